@@ -1,0 +1,1 @@
+"""Model backends behind one async interface (:mod:`serve_app.engines.base`)."""

@@ -1,0 +1,48 @@
+"""Typed domain errors.
+
+Domain code raises these; the API layer maps each class to one HTTP status in a single
+table (``serve_app.api.errors``). Messages are safe to show to clients: they never carry
+tracebacks, file system paths of the server or secrets.
+"""
+
+from __future__ import annotations
+
+
+class ServeAppError(Exception):
+    """Base class of every error a client may see."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequest(ServeAppError):
+    """A parameter is missing, malformed or out of range (HTTP 400)."""
+
+
+class UnsupportedMedia(ServeAppError):
+    """The bytes are not a media type the service accepts (HTTP 400)."""
+
+
+class MediaTooLarge(ServeAppError):
+    """A size, pixel, duration or frame-count limit was exceeded (HTTP 413)."""
+
+
+class MediaRejected(ServeAppError):
+    """The media is corrupt, truncated, empty or cannot be decoded (HTTP 422)."""
+
+
+class UnknownModel(InvalidRequest):
+    """``model_path`` names no configured model (HTTP 400)."""
+
+
+class BackendUnavailable(ServeAppError):
+    """A model backend is down, not ready or overloaded (HTTP 503, retryable)."""
+
+    def __init__(self, detail: str, retry_after_s: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class GenerationFailed(ServeAppError):
+    """The model produced no usable output (HTTP 502)."""
