@@ -46,3 +46,35 @@ class BackendUnavailable(ServeAppError):
 
 class GenerationFailed(ServeAppError):
     """The model produced no usable output (HTTP 502)."""
+
+
+class AuthenticationFailed(ServeAppError):
+    """No valid login session or API token came with the request (HTTP 401)."""
+
+
+class InsufficientCredits(ServeAppError):
+    """The caller's credit balance does not cover the cost (HTTP 402)."""
+
+
+class PermissionDenied(ServeAppError):
+    """Authenticated, but not allowed to do this (HTTP 403; also a failed CSRF check)."""
+
+
+class NotFound(ServeAppError):
+    """The resource does not exist or belongs to someone else (HTTP 404)."""
+
+
+class Conflict(ServeAppError):
+    """The request clashes with the current state, e.g. a duplicate name (HTTP 409)."""
+
+
+class IdempotencyKeyReused(ServeAppError):
+    """An ``Idempotency-Key`` was reused for a different request (HTTP 422)."""
+
+
+class RateLimited(ServeAppError):
+    """Too many requests for this caller; retry after ``retry_after_s`` (HTTP 429)."""
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

@@ -114,9 +114,7 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
 
-    async def generate_batch(
-        self, requests: Sequence[GenerationRequest]
-    ) -> list[GenerationResult]:
+    async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return [await self.generate(r) for r in requests]
 
     @abc.abstractmethod

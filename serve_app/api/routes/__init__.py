@@ -1,0 +1,1 @@
+"""Routers, one module per resource; each route parses, calls one function, wraps."""

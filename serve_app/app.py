@@ -1,0 +1,112 @@
+"""The application builder: ``serve_app.app:build_app``.
+
+``serve run serve_app.app:build_app`` (no args) serves the embedded CPU profile: the
+tiny offline Qwen2.5-VL on the transformers backend. ``serve_config.yaml`` passes args
+that name GPU model profiles, and sets each deployment's replicas and resources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ray.serve import Application, Deployment
+
+from serve_app.config import Settings, resolve_config_path
+from serve_app.deployments.frame_extractor import FrameExtractor
+from serve_app.deployments.ingress import Ingress
+from serve_app.deployments.vision_language_model import VisionLanguageModel
+from serve_app.engines.profile import ModelProfile
+
+DEFAULT_MODEL_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
+
+
+class ModelEntry(BaseModel):
+    """One model to serve: its profile and how its deployment batches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: A YAML path (relative to the working directory or the project root) or inline.
+    profile: str | ModelProfile
+    #: Ray Serve deployment name; set it to tune this model in ``deployments:``.
+    deployment_name: str | None = None
+    max_batch_size: int = Field(8, ge=1, le=256)
+    batch_wait_timeout_s: float = Field(0.01, ge=0, le=5)
+
+    def load_profile(self) -> ModelProfile:
+        if isinstance(self.profile, ModelProfile):
+            return self.profile
+        return ModelProfile.from_yaml(resolve_config_path(self.profile))
+
+
+class AppArgs(BaseModel):
+    """Typed builder args (``args:`` in a Serve config file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelEntry] = Field(
+        default_factory=lambda: [ModelEntry(profile=DEFAULT_MODEL_PROFILE)], min_length=1
+    )
+    #: Public name used when a request names no model; default: the first model.
+    default_model: str | None = None
+    #: Overrides for :class:`serve_app.config.Settings` (env vars apply beneath them).
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_plain_paths(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("models"), list):
+            data = dict(data)
+            data["models"] = [{"profile": m} if isinstance(m, str) else m for m in data["models"]]
+        return data
+
+
+def as_deployment(decorated: object) -> Deployment:
+    """The ``@serve.deployment`` object behind a decorated class (mypy sees the class)."""
+    if not isinstance(decorated, Deployment):
+        raise TypeError(f"{decorated!r} is not a Ray Serve deployment")
+    return decorated
+
+
+def deployment_name_for(index: int, entry: ModelEntry) -> str:
+    if entry.deployment_name:
+        return entry.deployment_name
+    return "VisionLanguageModel" if index == 0 else f"VisionLanguageModel{index + 1}"
+
+
+def build_app(args: AppArgs | dict[str, Any] | None = None) -> Application:
+    """Compose Ingress → FrameExtractor → VisionLanguageModel(s)."""
+    if not isinstance(args, AppArgs):
+        args = AppArgs.model_validate(args or {})
+    settings = Settings(**args.settings)
+    data_dir = str(Path(settings.data_dir).resolve())
+    settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+
+    profiles: dict[str, ModelProfile] = {}
+    handles: dict[str, Application] = {}
+    for index, entry in enumerate(args.models):
+        profile = entry.load_profile()
+        if profile.name in profiles:
+            raise ValueError(f"model name {profile.name!r} is configured twice")
+        if not profile.multimodal:
+            raise ValueError(f"model {profile.name!r} is text-only; it cannot describe media")
+        profiles[profile.name] = profile
+        handles[profile.name] = (
+            as_deployment(VisionLanguageModel)
+            .options(name=deployment_name_for(index, entry))
+            .bind(
+                profile,
+                data_dir,
+                max_batch_size=entry.max_batch_size,
+                batch_wait_timeout_s=entry.batch_wait_timeout_s,
+            )
+        )
+
+    default_model = args.default_model or next(iter(profiles))
+    if default_model not in profiles:
+        raise ValueError(
+            f"default_model {default_model!r} is not configured; models: {sorted(profiles)}"
+        )
+    frame_extractor = as_deployment(FrameExtractor).bind(settings.media)
+    return as_deployment(Ingress).bind(frame_extractor, handles, profiles, default_model, settings)

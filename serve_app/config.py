@@ -1,0 +1,73 @@
+"""One settings object for the whole service.
+
+Values come from (highest first) explicit overrides (app builder args, tests),
+environment variables prefixed ``SERVE_APP_`` (nested with ``__``, e.g.
+``SERVE_APP_MEDIA__MAX_IMAGE_PIXELS``), then the defaults below, which are the
+embedded CPU profile's. Model profiles are separate (``configs/models/*.yaml``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serve_app.media.limits import MediaLimits
+
+#: The repository root when running from a checkout (configs/ lives there).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Service settings shared by the ingress and every deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SERVE_APP_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    #: Where uploads, the tiny model and (later) the SQLite database live.
+    data_dir: Path = Path(".data")
+    #: Largest request body the ingress accepts (HTTP 413 beyond).
+    max_request_bytes: int = Field(110 * MIB, ge=1)
+    #: Media up to this size travel inline through Ray's object store (works across
+    #: nodes); larger files are passed by path, which needs a shared ``data_dir``.
+    inline_media_bytes: int = Field(128 * MIB, ge=0)
+    default_prompt: str = "Describe this image."
+    default_video_prompt: str = "Describe this video."
+    default_interval: int = Field(10, ge=1)
+    max_prompt_chars: int = Field(4000, ge=1)
+    #: Most frames sampled from one video per request (thinned evenly beyond it);
+    #: each model's pixel budget may cap it lower.
+    max_frames_per_request: int = Field(32, ge=2, le=4096)
+    #: Per-type file size, pixel and probe caps (``max_image_bytes``,
+    #: ``max_video_bytes``, ``max_video_duration_s``, ...).
+    media: MediaLimits = Field(default_factory=MediaLimits)
+    #: The database (users, tokens, credits, jobs). Unset: SQLite in ``data_dir``.
+    #: Also read from plain ``DATABASE_URL``; ``postgresql://`` URLs use psycopg 3.
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SERVE_APP_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    #: Credits, sessions, API tokens, rate limits (``SERVE_APP_ACCOUNTS__*``).
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """Find a config file given relative to the working directory or the project root."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    in_project = PROJECT_ROOT / candidate
+    if in_project.exists():
+        return in_project
+    raise FileNotFoundError(f"config file not found: {path}")

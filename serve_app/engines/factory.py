@@ -1,0 +1,40 @@
+"""Build the engine a :class:`ModelProfile` asks for.
+
+Backend modules are imported only when chosen, so a CPU node never imports vLLM and
+an OpenAI-only node never loads torch models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from serve_app.engines.base import Engine
+from serve_app.engines.profile import TINY_MODEL, ModelProfile
+
+TINY_MODEL_DIR = Path("models") / "tiny-qwen2.5-vl"
+
+
+def resolve_model_source(profile: ModelProfile, data_dir: Path) -> str:
+    """The hub id or local directory to load; builds the tiny model on first use."""
+    if profile.model == TINY_MODEL:
+        from serve_app.engines.tiny_model import ensure_tiny_model
+
+        return str(ensure_tiny_model(Path(data_dir) / TINY_MODEL_DIR))
+    return profile.model
+
+
+def build_engine(profile: ModelProfile, data_dir: Path) -> Engine:
+    """A not-yet-started engine for ``profile`` (call ``await engine.start()``)."""
+    if profile.backend == "transformers":
+        from serve_app.engines.transformers_engine import TransformersEngine
+
+        return TransformersEngine(profile, resolve_model_source(profile, data_dir))
+    if profile.backend == "vllm":
+        from serve_app.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(profile, resolve_model_source(profile, data_dir))
+    if profile.backend == "openai":
+        from serve_app.engines.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(profile)
+    raise ValueError(f"unknown backend {profile.backend!r}")

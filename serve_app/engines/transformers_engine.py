@@ -1,0 +1,313 @@
+"""Hugging Face transformers backend: any Qwen2.5-VL-compatible checkpoint, CPU or GPU.
+
+The model runs in worker threads (``asyncio.to_thread``) under one lock, so the event
+loop stays free and one forward pass runs at a time. ``generate_batch`` left-pads
+several requests and runs one ``model.generate`` per group of equal sampling settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from serve_app.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from serve_app.engines.chat import build_messages, require_text_only, video_metadata
+from serve_app.engines.profile import ModelProfile
+from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ServeAppError
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError, MemoryError)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when available, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype | str:
+    """``auto`` keeps the checkpoint's dtype on GPU and uses float32 on CPU."""
+    if dtype == "auto":
+        return "auto" if device == "cuda" else torch.float32
+    return _DTYPES[dtype]
+
+
+def apply_torch_threads(threads: int | None) -> None:
+    """Pin torch's intra-op (and, once per process, inter-op) thread counts."""
+    if threads is None:
+        return
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    # Only settable before inter-op work starts; later calls keep what is set.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(threads)
+
+
+def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
+    """``model.generate`` keyword arguments for our sampling parameters."""
+    if sampling.temperature == 0:
+        return {"max_new_tokens": sampling.max_tokens, "do_sample": False}
+    return {
+        "max_new_tokens": sampling.max_tokens,
+        "do_sample": True,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": 0,  # only temperature and top_p decide, as in the other backends
+    }
+
+
+class _Cancelled(StoppingCriteria):
+    """Stops ``generate`` once the awaiting caller has been cancelled."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        return torch.full(
+            (input_ids.shape[0],), self._event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
+class TransformersEngine(Engine):
+    """Serves a :class:`ModelProfile` with ``transformers`` in this process."""
+
+    name = "transformers"
+    supports_batching = True
+
+    def __init__(self, profile: ModelProfile, model_source: str | None = None) -> None:
+        self._profile = profile
+        self._source = model_source or profile.model
+        self._device = resolve_device(profile.device)
+        self._model: Any = None
+        self._processor: Any = None
+        self._tokenizer: Any = None
+        self._eos_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._start_lock = asyncio.Lock()
+        self._fatal: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._model is not None:
+                return
+            try:
+                await asyncio.to_thread(self._load)
+            except Exception as exc:
+                logger.exception("loading %s failed", self._profile.name)
+                raise BackendUnavailable(
+                    f"model {self._profile.name!r} could not be loaded ({type(exc).__name__})",
+                    retry_after_s=30,
+                ) from exc
+
+    def _load(self) -> None:
+        from transformers import (
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
+
+        apply_torch_threads(self._profile.torch_threads)
+        load: dict[str, Any] = {"dtype": resolve_dtype(self._profile.dtype, self._device)}
+        if self._device != "cpu":
+            load["device_map"] = self._device  # straight onto the GPU, not via host memory
+        model: Any
+        if self._profile.multimodal:
+            processor = AutoProcessor.from_pretrained(self._source)
+            tokenizer = processor.tokenizer
+            model = AutoModelForImageTextToText.from_pretrained(self._source, **load)
+        else:
+            processor = tokenizer = AutoTokenizer.from_pretrained(self._source)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(self._source, **load)
+            except ValueError:  # a vision-language checkpoint serving text only
+                model = AutoModelForImageTextToText.from_pretrained(self._source, **load)
+        if getattr(processor, "chat_template", None) is None:
+            raise ValueError("the model ships no chat template")
+        tokenizer.padding_side = "left"
+        model.to(self._device).eval()
+        eos = model.generation_config.eos_token_id
+        eos_ids = {eos} if isinstance(eos, int) else set(eos or ())
+        eos_ids.add(tokenizer.eos_token_id)
+        self._processor, self._tokenizer, self._model = processor, tokenizer, model
+        self._eos_ids = {int(i) for i in eos_ids if i is not None}
+        self._fatal = None
+
+    async def check_health(self) -> None:
+        if self._model is None:
+            raise BackendUnavailable(f"model {self._profile.name!r} is not loaded")
+        if self._fatal is not None:
+            raise BackendUnavailable(f"model {self._profile.name!r} is broken: {self._fatal}")
+
+    async def shutdown(self) -> None:
+        async with self._start_lock:
+            if self._model is None:
+                return
+            await asyncio.to_thread(self._unload)
+
+    def _unload(self) -> None:
+        with self._lock:
+            self._model = self._processor = self._tokenizer = None
+            gc.collect()
+            if self._device == "cuda":
+                torch.cuda.empty_cache()
+
+    # -- generation ------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        [result] = await self.generate_batch([request])
+        if not result.text.strip():
+            raise GenerationFailed(f"model {self._profile.name!r} returned no text")
+        return result
+
+    async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Results in request order; an empty ``text`` is left for the caller to judge."""
+        await self.check_health()
+        if not self._profile.multimodal:
+            for request in requests:
+                require_text_only(request, self._profile.name)
+        if not requests:
+            return []
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._generate_sync, list(requests), cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker thread stops at its next decoding step
+            raise
+        except ServeAppError:
+            raise
+        except Exception as exc:
+            logger.exception("generation failed")
+            raise GenerationFailed(f"generation failed ({type(exc).__name__})") from exc
+
+    def _generate_sync(
+        self, requests: list[GenerationRequest], cancel: threading.Event
+    ) -> list[GenerationResult]:
+        with self._lock:
+            if self._model is None:
+                raise BackendUnavailable(f"model {self._profile.name!r} is not loaded")
+            apply_torch_threads(self._profile.torch_threads)
+            groups: dict[SamplingParams, list[int]] = {}
+            for i, request in enumerate(requests):
+                groups.setdefault(request.sampling, []).append(i)
+            results: list[GenerationResult | None] = [None] * len(requests)
+            for sampling, indices in groups.items():
+                if cancel.is_set():
+                    raise GenerationFailed("cancelled")
+                group = [requests[i] for i in indices]
+                outputs = self._generate_group(group, sampling, cancel)
+                for i, result in zip(indices, outputs, strict=True):
+                    results[i] = result
+            return [r for r in results if r is not None]
+
+    def _generate_group(
+        self, requests: list[GenerationRequest], sampling: SamplingParams, cancel: threading.Event
+    ) -> list[GenerationResult]:
+        try:
+            inputs = self._encode(requests).to(self._device)
+        except ValueError as exc:
+            raise InvalidRequest(f"the model's processor rejected the input: {exc}") from exc
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        longest = max(prompt_lengths)
+        if longest >= self._profile.max_model_len:
+            raise InvalidRequest(
+                f"the prompt is {longest} tokens; the model's limit is "
+                f"{self._profile.max_model_len}"
+            )
+        kwargs = sampling_kwargs(sampling)
+        kwargs["max_new_tokens"] = min(
+            kwargs["max_new_tokens"], self._profile.max_model_len - longest
+        )
+        if sampling.temperature > 0 and sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        try:
+            with torch.inference_mode():
+                output = self._model.generate(
+                    **inputs,
+                    **kwargs,
+                    pad_token_id=self._tokenizer.pad_token_id,
+                    stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                )
+        except _OOM_ERRORS as exc:
+            if self._device == "cuda":
+                torch.cuda.empty_cache()
+            raise BackendUnavailable("the model ran out of memory; try again later") from exc
+        except RuntimeError as exc:
+            if "CUDA error" in str(exc):
+                self._fatal = "CUDA error"
+                raise BackendUnavailable("the GPU reported an error", retry_after_s=30) from exc
+            logger.exception("generation failed")
+            raise GenerationFailed(f"generation failed ({type(exc).__name__})") from exc
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        return [
+            self._result(tokens, int(n), sampling.max_tokens)
+            for tokens, n in zip(new_tokens, prompt_lengths, strict=True)
+        ]
+
+    def _encode(self, requests: list[GenerationRequest]) -> Any:
+        texts = [
+            self._processor.apply_chat_template(
+                build_messages(r), tokenize=False, add_generation_prompt=True
+            )
+            for r in requests
+        ]
+        if not self._profile.multimodal:
+            return self._tokenizer(texts, padding=True, return_tensors="pt")
+        pixels = self._profile.pixels
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        images = [image for r in requests for image in r.images]
+        if images:
+            kwargs["images"] = images
+            kwargs["images_kwargs"] = {
+                "size": {
+                    "shortest_edge": pixels.image_min_pixels,
+                    "longest_edge": pixels.image_max_pixels,
+                },
+                "input_data_format": "channels_last",
+            }
+        videos = [r.video for r in requests if r.video is not None]
+        if videos:
+            kwargs["videos"] = [v.frames for v in videos]
+            videos_kwargs: dict[str, Any] = {
+                "video_metadata": [video_metadata(v) for v in videos],
+                "do_sample_frames": False,
+                "size": {
+                    "shortest_edge": pixels.video_min_pixels,
+                    "longest_edge": pixels.video_max_pixels,
+                },
+                "input_data_format": "channels_last",
+            }
+            if hasattr(self._processor.video_processor, "cap_pixels_per_frame"):
+                videos_kwargs["cap_pixels_per_frame"] = False  # frames obey our budget
+            kwargs["videos_kwargs"] = videos_kwargs
+        return self._processor(**kwargs)
+
+    def _result(self, tokens: list[int], prompt_tokens: int, max_tokens: int) -> GenerationResult:
+        """Count tokens up to and including the first end-of-sequence token."""
+        end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
+        if end is None:
+            generated = tokens[:max_tokens]
+            finish_reason = "length"
+        else:
+            generated = tokens[: end + 1]
+            finish_reason = "stop"
+        text = self._tokenizer.decode(generated, skip_special_tokens=True)
+        return GenerationResult(
+            text=text.strip(),
+            input_tokens=prompt_tokens,
+            output_tokens=len(generated),
+            finish_reason=finish_reason,
+        )

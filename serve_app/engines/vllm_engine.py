@@ -1,0 +1,210 @@
+"""vLLM backend (``AsyncLLM``, continuous batching on GPUs).
+
+vLLM is an optional, CUDA-only dependency, imported inside :meth:`VLLMEngine.start`.
+The pure input building (:func:`build_vllm_prompt`, :func:`build_sampling_kwargs`,
+:func:`build_engine_kwargs`) needs no vLLM and is tested on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import uuid
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from serve_app.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from serve_app.engines.chat import build_messages, require_text_only, video_metadata
+from serve_app.engines.profile import ModelProfile
+from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+#: Images per prompt unless ``vllm_engine_args.limit_mm_per_prompt`` says otherwise.
+DEFAULT_MAX_IMAGES = 8
+
+
+def build_engine_kwargs(profile: ModelProfile, model_source: str) -> dict[str, Any]:
+    """``AsyncEngineArgs`` keyword arguments; ``profile.vllm_engine_args`` win."""
+    kwargs: dict[str, Any] = {
+        "model": model_source,
+        "max_model_len": profile.max_model_len,
+        "dtype": profile.dtype,
+    }
+    if profile.multimodal:
+        pixels = profile.pixels
+        kwargs["limit_mm_per_prompt"] = {"image": DEFAULT_MAX_IMAGES, "video": 1}
+        # Frames arrive resized within the budget; a processor range covering both
+        # modalities leaves them as they are.
+        kwargs["mm_processor_kwargs"] = {
+            "min_pixels": min(pixels.image_min_pixels, pixels.video_min_pixels),
+            "max_pixels": max(pixels.image_max_pixels, pixels.video_max_pixels),
+        }
+    kwargs.update(profile.vllm_engine_args)
+    return kwargs
+
+
+def build_sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
+    """``vllm.SamplingParams`` keyword arguments (temperature 0 is greedy in vLLM)."""
+    kwargs: dict[str, Any] = {
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+    }
+    if sampling.temperature > 0:
+        kwargs["top_k"] = 0  # only temperature and top_p decide, not the model's default
+    if sampling.seed is not None:
+        kwargs["seed"] = sampling.seed
+    return kwargs
+
+
+def vllm_video(request: GenerationRequest) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The ``(frames THWC uint8, metadata)`` pair vLLM's Qwen2.5-VL processor expects."""
+    if request.video is None:
+        return None
+    metadata = video_metadata(request.video)
+    metadata["do_sample_frames"] = False  # frames are sampled already
+    return np.ascontiguousarray(request.video.frames), metadata
+
+
+def build_vllm_prompt(
+    request: GenerationRequest,
+    processor: Any,
+    mm_processor_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A vLLM prompt dict rendered with the model's own chat template.
+
+    ``processor`` is the Hugging Face processor (or, for text-only models, tokenizer)
+    of the served model.
+    """
+    text = processor.apply_chat_template(
+        build_messages(request), tokenize=False, add_generation_prompt=True
+    )
+    prompt: dict[str, Any] = {"prompt": text}
+    mm_data: dict[str, Any] = {}
+    if request.images:
+        mm_data["image"] = [Image.fromarray(image) for image in request.images]
+    video = vllm_video(request)
+    if video is not None:
+        mm_data["video"] = [video]
+    if mm_data:
+        prompt["multi_modal_data"] = mm_data
+        if mm_processor_kwargs:
+            prompt["mm_processor_kwargs"] = dict(mm_processor_kwargs)
+    return prompt
+
+
+def _error_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+class VLLMEngine(Engine):
+    """Serves a :class:`ModelProfile` with vLLM's ``AsyncLLM`` in this process."""
+
+    name = "vllm"
+    supports_batching = False  # vLLM batches continuously across concurrent calls
+
+    def __init__(self, profile: ModelProfile, model_source: str | None = None) -> None:
+        self._profile = profile
+        self._source = model_source or profile.model
+        self._engine: Any = None
+        self._processor: Any = None
+        self._sampling_cls: Any = None
+        self._final_only: Any = None
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._engine is not None:
+                return
+            try:
+                from vllm import SamplingParams as VllmSamplingParams
+                from vllm.engine.arg_utils import AsyncEngineArgs
+                from vllm.sampling_params import RequestOutputKind
+                from vllm.v1.engine.async_llm import AsyncLLM
+            except ImportError as exc:
+                raise BackendUnavailable(
+                    "the vllm backend needs the 'vllm' extra (pip install 'serve_app[vllm]')",
+                    retry_after_s=60,
+                ) from exc
+            try:
+                args = AsyncEngineArgs(**build_engine_kwargs(self._profile, self._source))
+                self._processor = await asyncio.to_thread(self._load_processor)
+                self._engine = AsyncLLM.from_engine_args(args)
+            except Exception as exc:
+                logger.exception("starting vLLM for %s failed", self._profile.name)
+                raise BackendUnavailable(
+                    f"model {self._profile.name!r} could not be started ({_error_name(exc)})",
+                    retry_after_s=60,
+                ) from exc
+            self._sampling_cls = VllmSamplingParams
+            self._final_only = RequestOutputKind.FINAL_ONLY
+
+    def _load_processor(self) -> Any:
+        from transformers import AutoProcessor, AutoTokenizer
+
+        if self._profile.multimodal:
+            return AutoProcessor.from_pretrained(self._source)
+        return AutoTokenizer.from_pretrained(self._source)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        engine = self._engine
+        if engine is None:
+            raise BackendUnavailable(f"model {self._profile.name!r} is not started")
+        if not self._profile.multimodal:
+            require_text_only(request, self._profile.name)
+        request_id = f"{request.request_id or 'req'}-{uuid.uuid4().hex[:12]}"
+        final = None
+        try:
+            prompt = build_vllm_prompt(request, self._processor)
+            params = self._sampling_cls(
+                **build_sampling_kwargs(request.sampling), output_kind=self._final_only
+            )
+            async for output in engine.generate(prompt, params, request_id):
+                final = output
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await engine.abort(request_id)
+            raise
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+        if final is None or not final.outputs:
+            raise GenerationFailed(f"model {self._profile.name!r} returned no output")
+        completion = final.outputs[0]
+        if not completion.text.strip():
+            raise GenerationFailed(f"model {self._profile.name!r} returned no text")
+        return GenerationResult(
+            text=completion.text.strip(),
+            input_tokens=len(final.prompt_token_ids or ()),
+            output_tokens=len(completion.token_ids),
+            finish_reason=completion.finish_reason or "stop",
+        )
+
+    def _map_error(self, exc: Exception) -> Exception:
+        name = _error_name(exc)
+        if name == "EngineDeadError":
+            return BackendUnavailable("the vLLM engine died", retry_after_s=30)
+        if name in {"VLLMValidationError", "VLLMClientError"} or isinstance(exc, ValueError):
+            return InvalidRequest(f"the model rejected the input: {exc}")
+        logger.error("vLLM generation failed: %s", name, exc_info=exc)
+        return GenerationFailed(f"generation failed ({name})")
+
+    async def check_health(self) -> None:
+        if self._engine is None:
+            raise BackendUnavailable(f"model {self._profile.name!r} is not started")
+        try:
+            await self._engine.check_health()
+        except Exception as exc:
+            raise BackendUnavailable(f"the vLLM engine is unhealthy ({_error_name(exc)})") from exc
+
+    async def shutdown(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        result = engine.shutdown()
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,75 @@
+"""An in-process app: the real FastAPI app over a LocalPipeline with the tiny model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serve_app.api.app import create_app
+from serve_app.config import Settings
+from serve_app.engines.factory import build_engine
+from serve_app.engines.profile import ModelProfile, OpenAIOptions
+from serve_app.media.limits import MediaLimits
+from serve_app.pipeline.local import LocalPipeline
+
+
+def tiny_profile(model_dir: Path, name: str = "tiny-qwen2.5-vl") -> ModelProfile:
+    return ModelProfile(
+        name=name,
+        backend="transformers",
+        model=str(model_dir),
+        device="cpu",
+        torch_threads=1,
+        max_new_tokens=12,
+    )
+
+
+def unreachable_profile(port: int) -> ModelProfile:
+    """A real OpenAI-compatible backend pointed at a closed loopback port."""
+    return ModelProfile(
+        name="down-model",
+        backend="openai",
+        model="down-model",
+        openai=OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2, max_retries=0),
+    )
+
+
+@pytest.fixture(scope="session")
+async def tiny_engine(tiny_model_dir: Path):
+    profile = tiny_profile(tiny_model_dir)
+    engine = build_engine(profile, tiny_model_dir.parent)
+    await engine.start()
+    yield profile, engine
+    await engine.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        max_request_bytes=3 * 1024 * 1024,
+        media=MediaLimits(max_image_bytes=1024 * 1024, max_video_bytes=2 * 1024 * 1024),
+    )
+
+
+@pytest.fixture
+async def client(tiny_engine, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from tests.conftest import free_port
+
+    profile, engine = tiny_engine
+    down = unreachable_profile(free_port())
+    down_engine = build_engine(down, settings.data_dir)
+    await down_engine.start()
+    pipeline = LocalPipeline(
+        {profile.name: (profile, engine), down.name: (down, down_engine)},
+        default_model=profile.name,
+        limits=settings.media,
+    )
+    app = create_app(pipeline, settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as c:
+        yield c
+    await down_engine.shutdown()

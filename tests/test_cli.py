@@ -1,0 +1,46 @@
+"""The CLI: config validation against Ray's schema, path pinning, tiny model build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_app.cli import absolutize_app_args, load_serve_config, main, validate_config
+
+
+@pytest.mark.parametrize("config", ["serve_config.yaml", "configs/serve-cpu.yaml"])
+def test_shipped_serve_configs_validate_and_build(config: str) -> None:
+    assert validate_config(config) == ["serve_app"]
+
+
+def test_production_config_sets_every_deployment_independently() -> None:
+    config = load_serve_config("serve_config.yaml")
+    deployments = {d["name"]: d for d in config["applications"][0]["deployments"]}
+    assert set(deployments) == {"Ingress", "FrameExtractor", "VisionLanguageModel"}
+    assert deployments["VisionLanguageModel"]["ray_actor_options"]["num_gpus"] == 1
+    for deployment in deployments.values():
+        assert "autoscaling_config" in deployment
+        assert deployment["max_ongoing_requests"] > 0
+
+
+def test_invalid_serve_config_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "applications:\n  - name: x\n    import_path: serve_app.app:build_app\n"
+        "    deployments:\n      - name: Ingress\n        max_ongoing_requests: -1\n"
+    )
+    with pytest.raises(ValueError):
+        validate_config(bad)
+
+
+def test_relative_paths_are_pinned(tmp_path: Path) -> None:
+    config = absolutize_app_args(load_serve_config("configs/serve-cpu.yaml"), tmp_path)
+    args = config["applications"][0]["args"]
+    assert Path(args["models"][0]["profile"]).is_absolute()
+    assert args["settings"]["data_dir"] == str(tmp_path / ".data")
+
+
+def test_build_tiny_model_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build-tiny-model", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / "config.json").exists()
