@@ -4,6 +4,8 @@ Commands:
   serve              run the service locally from a Serve config (default: the CPU profile)
   validate-config    check a Serve config against Ray's schema and build its app graph
   build-tiny-model   build the tiny offline Qwen2.5-VL into a directory
+  create-user, reset-password, grant-credits, create-token, list-users
+                     accounts (first admin: serve-app create-user NAME --admin)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from serve_app.accounts.cli import register_commands as register_account_commands
 from serve_app.config import resolve_config_path
 
 DEFAULT_SERVE_CONFIG = "configs/serve-cpu.yaml"
@@ -91,8 +94,10 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
     print(
         f"serve_app: starting Ray Serve from {ns.config}; the API will be at {url}\n"
-        f"  try: curl -F file=@photo.jpg {url}/api/analyze\n"
-        f"  docs: {url}/docs   health: {url}/healthz   ready: {url}/readyz"
+        f"  docs: {url}/docs   health: {url}/healthz   ready: {url}/readyz\n"
+        f"  first admin and token (another terminal, same directory):\n"
+        f"    serve-app create-user admin --admin && serve-app create-token admin\n"
+        f"  then: curl -H 'Authorization: Bearer <token>' -F file=@photo.jpg {url}/api/analyze"
     )
     ray_serve_cli.main(args=["run", str(resolved)], prog_name="serve", standalone_mode=False)
     return 0
@@ -129,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("out_dir")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_cmd_tiny)
+
+    register_account_commands(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from serve_app.accounts.settings import AccountSettings
 from serve_app.media.limits import MediaLimits
 
 #: The repository root when running from a checkout (configs/ lives there).
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SERVE_APP_DATABASE_URL", "DATABASE_URL", "database_url"),
     )
     #: Credits, sessions, API tokens, rate limits (``SERVE_APP_ACCOUNTS__*``).
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
 
     @property
     def spool_dir(self) -> Path:

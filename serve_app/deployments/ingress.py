@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from serve_app.accounts.context import open_accounts
 from serve_app.api.app import create_app
 from serve_app.config import Settings
+from serve_app.deployments.cluster_stats import DispatchCounter, RayClusterStats
 from serve_app.deployments.serve_pipeline import ServePipeline
 from serve_app.engines.profile import ModelProfile
 
@@ -31,8 +33,12 @@ class Ingress:
         settings: Settings,
     ) -> None:
         models = {name: (profiles[name], handle) for name, handle in model_handles.items()}
-        pipeline = ServePipeline(frame_extractor, models, default_model)
-        self._app = create_app(pipeline, settings)
+        dispatched = DispatchCounter()
+        pipeline = ServePipeline(frame_extractor, models, default_model, dispatched)
+        app_name = serve.get_replica_context().app_name
+        # Each replica connects and runs the (locked, idempotent) migrations itself.
+        accounts = open_accounts(settings, stats_provider=RayClusterStats(app_name, dispatched))
+        self._app = create_app(pipeline, settings, accounts)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

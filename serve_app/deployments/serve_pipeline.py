@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from ray.serve.handle import DeploymentHandle
 
+from serve_app.deployments.cluster_stats import DispatchCounter
 from serve_app.deployments.remote_errors import domain_error
 from serve_app.engines.base import GenerationResult
 from serve_app.engines.profile import ModelProfile
@@ -28,7 +29,9 @@ class ServePipeline:
         frame_extractor: DeploymentHandle,
         models: Mapping[str, tuple[ModelProfile, DeploymentHandle]],
         default_model: str,
+        dispatched: DispatchCounter | None = None,
     ) -> None:
+        self._dispatched = dispatched or DispatchCounter()
         self._frames = frame_extractor
         self._models = dict(models)
         self._default = default_model
@@ -47,8 +50,12 @@ class ServePipeline:
         except KeyError:
             raise UnknownModel(f"unknown model {job.model!r}") from None
         try:
-            frames = self._frames.extract.remote(job.media, job.spec, profile)
-            result: GenerationResult = await model.describe.remote(frames, job)
+            with (
+                self._dispatched.track(self._frames.deployment_name),
+                self._dispatched.track(model.deployment_name),
+            ):
+                frames = self._frames.extract.remote(job.media, job.spec, profile)
+                result: GenerationResult = await model.describe.remote(frames, job)
         except Exception as exc:
             raise domain_error(exc) from None
         return result

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -293,7 +294,11 @@ class TransformersEngine(Engine):
             if hasattr(self._processor.video_processor, "cap_pixels_per_frame"):
                 videos_kwargs["cap_pixels_per_frame"] = False  # frames obey our budget
             kwargs["videos_kwargs"] = videos_kwargs
-        return self._processor(**kwargs)
+        with warnings.catch_warnings():
+            # Frames arrive zero-copy (read-only) from Ray's object store; the
+            # processor only reads them, so torch's "not writable" warning is noise.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return self._processor(**kwargs)
 
     def _result(self, tokens: list[int], prompt_tokens: int, max_tokens: int) -> GenerationResult:
         """Count tokens up to and including the first end-of-sequence token."""

@@ -8,6 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serve_app.accounts.context import open_accounts
+from serve_app.accounts.settings import AccountSettings
+from serve_app.accounts.users import create_user
 from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.engines.factory import build_engine
@@ -50,6 +53,7 @@ async def tiny_engine(tiny_model_dir: Path):
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
+        accounts=AccountSettings(argon2_time_cost=1, argon2_memory_kib=8, rate_limit_burst=10_000),
         max_request_bytes=3 * 1024 * 1024,
         media=MediaLimits(max_image_bytes=1024 * 1024, max_video_bytes=2 * 1024 * 1024),
     )
@@ -68,8 +72,15 @@ async def client(tiny_engine, settings: Settings) -> AsyncIterator[httpx.AsyncCl
         default_model=profile.name,
         limits=settings.media,
     )
-    app = create_app(pipeline, settings)
+    accounts = open_accounts(settings)
+    admin = create_user(accounts.database, accounts.passwords, "admin", "admin-pass", is_admin=True)
+    token = accounts.tokens.create(admin.id, "tests").token
+    app = create_app(pipeline, settings, accounts)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as c:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", timeout=60, headers=headers
+    ) as c:
         yield c
+    accounts.close()
     await down_engine.shutdown()

@@ -36,7 +36,7 @@ async def test_media_is_described(client, files, kind) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["result"].strip()
-    assert body == {"result": body["result"], "tokens_used": 0, "remaining_tokens": None}
+    assert body == {"result": body["result"], "tokens_used": 0, "remaining_tokens": 0}
 
 
 async def test_prompt_and_interval_are_accepted(client, files) -> None:

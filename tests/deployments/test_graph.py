@@ -8,7 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serve_app.accounts.context import open_accounts
+from serve_app.accounts.users import create_user
 from serve_app.app import AppArgs, ModelEntry, build_app
+from serve_app.config import Settings
 from serve_app.engines.profile import TINY_MODEL, ModelProfile
 from tests.support.media_files import make_image, make_video
 
@@ -26,14 +29,43 @@ def tiny_profile(model_dir: Path, name: str = "tiny-qwen2.5-vl") -> ModelProfile
     )
 
 
+GRAPH_SETTINGS = {
+    "inline_media_bytes": 8_000,
+    "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
+}
+
+
 @pytest.fixture(scope="module")
-def graph(ray_serve: int, tiny_model_dir: Path, tmp_path_factory) -> Iterator[str]:
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def tokens(data_dir: Path) -> dict[str, str]:
+    """An admin's and a paying user's API tokens in the graph's SQLite database."""
+    accounts = open_accounts(Settings(data_dir=data_dir, **GRAPH_SETTINGS))
+    try:
+        admin = create_user(
+            accounts.database, accounts.passwords, "admin", "admin-password", is_admin=True
+        )
+        user = create_user(
+            accounts.database, accounts.passwords, "user", "user-password", credits=25
+        )
+        return {
+            "admin": accounts.tokens.create(admin.id, "graph").token,
+            "user": accounts.tokens.create(user.id, "graph").token,
+        }
+    finally:
+        accounts.close()
+
+
+@pytest.fixture(scope="module")
+def graph(ray_serve: int, tiny_model_dir: Path, data_dir: Path, tokens) -> Iterator[str]:
     from ray import serve
 
-    data_dir = tmp_path_factory.mktemp("data")
     args = AppArgs(
         models=[ModelEntry(profile=tiny_profile(tiny_model_dir))],
-        settings={"data_dir": str(data_dir), "inline_media_bytes": 8_000},
+        settings={"data_dir": str(data_dir), **GRAPH_SETTINGS},
     )
     serve.run(build_app(args), name="graph", route_prefix="/graph")
     try:
@@ -54,10 +86,22 @@ def media(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def post(url: str, path: Path, **fields: str) -> httpx.Response:
+TOKENS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remember_tokens(tokens: dict[str, str]) -> None:
+    TOKENS.update(tokens)
+
+
+def post(url: str, path: Path, token: str = "admin", **fields: str) -> httpx.Response:
     with path.open("rb") as f:
         return httpx.post(
-            f"{url}/api/analyze", files={"file": (path.name, f)}, data=fields, timeout=120
+            f"{url}/api/analyze",
+            files={"file": (path.name, f)},
+            data=fields,
+            headers={"Authorization": f"Bearer {TOKENS[token]}"},
+            timeout=120,
         )
 
 
@@ -66,8 +110,7 @@ def test_image_is_described(graph: str, media: dict[str, Path]) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["result"].strip()
-    assert body["tokens_used"] == 0
-    assert body["remaining_tokens"] is None
+    assert body["tokens_used"] == 0  # admins are not charged
     assert response.headers["x-request-id"]
 
 
@@ -82,6 +125,37 @@ def test_large_video_goes_by_path(graph: str, media: dict[str, Path]) -> None:
     assert media["big_video"].stat().st_size > 8_000
     response = post(graph, media["big_video"], interval="5")
     assert response.status_code == 200, response.text
+
+
+def test_paying_user_is_charged_then_refused(graph: str, media: dict[str, Path]) -> None:
+    first = post(graph, media["jpeg"], token="user")
+    assert first.status_code == 200, first.text
+    assert first.json()["tokens_used"] == 10
+    assert first.json()["remaining_tokens"] == 15
+    assert post(graph, media["jpeg"], token="user").json()["remaining_tokens"] == 5
+    broke = post(graph, media["jpeg"], token="user")
+    assert broke.status_code == 402
+
+
+def test_unauthenticated_request_is_401(graph: str, media: dict[str, Path]) -> None:
+    with media["jpeg"].open("rb") as f:
+        response = httpx.post(f"{graph}/api/analyze", files={"file": ("a.jpg", f)})
+    assert response.status_code == 401
+
+
+def test_stats_cover_nodes_and_deployments(graph: str) -> None:
+    response = httpx.get(
+        f"{graph}/api/stats", headers={"Authorization": f"Bearer {TOKENS['admin']}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["gpu_count"] == 0 and body["gpus"] == []
+    assert len(body["nodes"]) == 1
+    node = body["nodes"][0]
+    assert node["alive"] and node["ram_total"] > 0
+    names = {d["name"]: d for d in body["deployments"]}
+    assert {"Ingress", "FrameExtractor", "VisionLanguageModel"} <= set(names)
+    assert names["VisionLanguageModel"]["replicas"] == 1
 
 
 def test_unknown_model_lists_the_configured_ones(graph: str, media: dict[str, Path]) -> None:

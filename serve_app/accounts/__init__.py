@@ -1,0 +1,1 @@
+"""Users, login sessions, API tokens, credits, rate limits and system stats."""

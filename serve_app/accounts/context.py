@@ -1,0 +1,158 @@
+"""Everything the accounts routes need, built once per ingress process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from serve_app.accounts.credits import Credits
+from serve_app.accounts.idempotency import IdempotencyStore
+from serve_app.accounts.passwords import Passwords
+from serve_app.accounts.rate_limit import LoginLimiter, RateLimiter, TokenBucketLimiter
+from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
+from serve_app.accounts.settings import AccountSettings
+from serve_app.accounts.stats import ClusterStatsProvider, GpuProbe, InFlight
+from serve_app.accounts.tokens import ApiTokens
+from serve_app.accounts.users import count_admins
+from serve_app.storage.db import Database, database_url_for, migrate
+
+if TYPE_CHECKING:
+    from serve_app.config import Settings
+
+logger = logging.getLogger(__name__)
+
+FIRST_ADMIN_HINT = (
+    "no admin account exists yet; create one with:\n"
+    "  serve-app create-user NAME --admin            (prompts for the password)\n"
+    '  echo "$PASSWORD" | serve-app create-user NAME --admin --password-stdin'
+)
+
+
+class Maintenance:
+    """Releases abandoned reservations and purges old records, at most every ``interval_s``."""
+
+    def __init__(
+        self,
+        credits: Credits,
+        idempotency: IdempotencyStore,
+        sessions: LoginSessions,
+        settings: AccountSettings,
+        interval_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._credits = credits
+        self._idempotency = idempotency
+        self._sessions = sessions
+        self._settings = settings
+        self._interval_s = interval_s
+        self._clock = clock
+        self._next = clock() + interval_s
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """True (once per interval, for one caller) when it is time to :meth:`run`."""
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                return False
+            self._next = now + self._interval_s
+            return True
+
+    def run(self) -> None:
+        try:
+            self._credits.release_stale(dt.timedelta(seconds=self._settings.reservation_timeout_s))
+            self._idempotency.purge(dt.timedelta(seconds=self._settings.idempotency_ttl_s))
+            self._sessions.purge()
+        except Exception:
+            logger.warning("accounts maintenance failed; will retry", exc_info=True)
+
+
+@dataclass(frozen=True)
+class AccountsContext:
+    """Services, limiters and counters of the accounts domain for one app."""
+
+    database: Database
+    settings: AccountSettings
+    passwords: Passwords
+    signer: SessionSigner
+    tokens: ApiTokens
+    sessions: LoginSessions
+    credits: Credits
+    idempotency: IdempotencyStore
+    api_limiter: RateLimiter
+    login_limiter: LoginLimiter
+    in_flight: InFlight
+    gpu_probe: GpuProbe
+    maintenance: Maintenance
+    stats_provider: ClusterStatsProvider | None = None
+
+    @classmethod
+    def build(
+        cls,
+        database: Database,
+        settings: AccountSettings,
+        session_key: bytes,
+        *,
+        stats_provider: ClusterStatsProvider | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> AccountsContext:
+        """Wire the services over an already migrated ``database``."""
+        credits = Credits(database)
+        stale = dt.timedelta(seconds=settings.reservation_timeout_s)
+        idempotency = IdempotencyStore(database, stale_after=stale)
+        sessions = LoginSessions(database, dt.timedelta(seconds=settings.session_ttl_s))
+        return cls(
+            database=database,
+            settings=settings,
+            passwords=Passwords(settings),
+            signer=SessionSigner(session_key),
+            tokens=ApiTokens(database, settings.token_prefix),
+            sessions=sessions,
+            credits=credits,
+            idempotency=idempotency,
+            api_limiter=TokenBucketLimiter(
+                settings.rate_limit_per_s, settings.rate_limit_burst, clock=clock
+            ),
+            login_limiter=LoginLimiter(
+                settings.login_rate_per_minute, settings.login_burst, clock=clock
+            ),
+            in_flight=InFlight(),
+            gpu_probe=GpuProbe(),
+            maintenance=Maintenance(credits, idempotency, sessions, settings, clock=clock),
+            stats_provider=stats_provider,
+        )
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def open_accounts(
+    settings: Settings, *, stats_provider: ClusterStatsProvider | None = None
+) -> AccountsContext:
+    """Connect to the configured database, migrate it, and build the context.
+
+    Call once per ingress process (each Ray replica builds its own).
+    """
+    database = Database(database_url_for(settings.database_url, settings.data_dir))
+    migrate(database)
+    accounts = settings.accounts
+    if accounts.session_secret is not None:
+        key = accounts.session_secret.get_secret_value().encode()
+    else:
+        if not database.is_sqlite:
+            logger.warning(
+                "no SERVE_APP_ACCOUNTS__SESSION_SECRET set: session cookies are signed with a "
+                "key generated in %s; replicas that do not share it reject each other's cookies",
+                settings.data_dir,
+            )
+        key = load_or_create_secret(settings.data_dir)
+    context = AccountsContext.build(database, accounts, key, stats_provider=stats_provider)
+    context.maintenance.run()
+    if count_admins(database) == 0:
+        logger.warning(FIRST_ADMIN_HINT)
+    return context

@@ -1,0 +1,49 @@
+"""Settings of the accounts domain: ``Settings.accounts`` (env ``SERVE_APP_ACCOUNTS__*``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class AccountSettings(BaseModel):
+    """Credits, sessions, tokens, password hashing and rate limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Credits one ``POST /api/analyze`` costs (admins pay nothing).
+    analysis_cost: int = Field(default=10, ge=0)
+    #: Signs session cookies (32+ characters). Unset: a random key is generated once
+    #: per data directory (file ``session_secret``, mode 0600); set it when ingress
+    #: replicas do not share a data directory.
+    session_secret: SecretStr | None = None
+    session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    #: Mark cookies ``Secure`` (set it whenever the service is served over HTTPS).
+    cookie_secure: bool = False
+    session_cookie: str = Field(default="serve_app_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    csrf_cookie: str = Field(default="csrf_token", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    #: API token secrets start with this, so leaked ones are easy to recognise.
+    token_prefix: str = Field(default="sa_", pattern=r"^[a-z][a-z0-9]{0,7}_$")
+    #: argon2id cost parameters (tests lower them; production keeps the defaults).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    #: Request budget per API token or login session: sustained rate and burst.
+    rate_limit_per_s: float = Field(default=5.0, gt=0)
+    rate_limit_burst: int = Field(default=30, ge=1)
+    #: Login attempts per username and client address.
+    login_rate_per_minute: float = Field(default=5.0, gt=0)
+    login_burst: int = Field(default=5, ge=1)
+    #: A reservation (or an in-flight idempotency key) older than this is abandoned:
+    #: its credits are released, the key may be reused. Keep it above the longest request.
+    reservation_timeout_s: int = Field(default=3600, ge=60)
+    #: Completed ``Idempotency-Key`` responses are kept this long for replay.
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "session_secret needs at least 32 characters (e.g. openssl rand -hex 32)"
+            )
+        return value

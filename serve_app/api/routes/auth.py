@@ -1,0 +1,119 @@
+"""``POST /login``, ``POST /logout`` and ``GET /api/me``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from serve_app.accounts.login import log_in, log_out
+from serve_app.accounts.settings import AccountSettings
+from serve_app.api.account_schemas import LoginRequest, LoginResponse, MeResponse
+from serve_app.api.auth import CSRF_HEADER, Accounts, CurrentUser, same_origin
+from serve_app.api.schemas import ErrorResponse
+from serve_app.errors import InvalidRequest, PermissionDenied
+
+router = APIRouter(tags=["accounts"])
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _read_login(request: Request) -> tuple[LoginRequest, bool]:
+    """The credentials from a JSON or form body, and whether it was a form."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_form = content_type in _FORM_TYPES
+    data: Any
+    try:
+        if is_form:
+            async with request.form(max_files=0, max_fields=20) as form:
+                data = {k: v for k, v in form.items() if isinstance(v, str)}
+        else:
+            data = await request.json()
+        return LoginRequest.model_validate(data), is_form
+    except (ValidationError, ValueError) as exc:
+        raise InvalidRequest("send 'username' and 'password' as JSON or form fields") from exc
+
+
+def _set_cookies(response: Response, settings: AccountSettings, session: str, csrf: str) -> None:
+    for name, value, http_only in (
+        (settings.session_cookie, session, True),
+        (settings.csrf_cookie, csrf, False),
+    ):
+        response.set_cookie(
+            name,
+            value,
+            max_age=settings.session_ttl_s,
+            path="/",
+            secure=settings.cookie_secure,
+            httponly=http_only,
+            samesite="lax",
+        )
+
+
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    responses={
+        303: {"description": "Form login succeeded; back to the web page"},
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse, "description": "Wrong username or password"},
+        403: {"model": ErrorResponse, "description": "Cross-site login refused"},
+        429: {"model": ErrorResponse, "description": "Too many attempts (see Retry-After)"},
+    },
+)
+async def login(request: Request, accounts: Accounts) -> Response:
+    """Log in with ``username`` and ``password`` (JSON or form); sets the session cookie."""
+    if not same_origin(request):
+        raise PermissionDenied("cross-site login refused")
+    credentials, is_form = await _read_login(request)
+    address = request.client.host if request.client else "unknown"
+    result = await run_in_threadpool(
+        log_in, accounts, credentials.username, credentials.password, address
+    )
+    response: Response
+    if is_form:
+        response = RedirectResponse("/", status_code=303)
+    else:
+        body = LoginResponse(
+            username=result.user.username,
+            is_admin=result.user.is_admin,
+            csrf_token=result.csrf_token,
+        )
+        response = JSONResponse(body.model_dump())
+    _set_cookies(response, accounts.settings, result.session_cookie, result.csrf_token)
+    return response
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    responses={403: {"model": ErrorResponse, "description": "Missing X-CSRF-Token"}},
+)
+async def logout(request: Request, accounts: Accounts) -> Response:
+    """End the login session (needs ``X-CSRF-Token``) and clear its cookies."""
+    settings = accounts.settings
+    await run_in_threadpool(
+        log_out,
+        accounts,
+        request.cookies.get(settings.session_cookie),
+        request.headers.get(CSRF_HEADER),
+    )
+    response = Response(status_code=204)
+    for name in (settings.session_cookie, settings.csrf_cookie):
+        response.delete_cookie(name, path="/", secure=settings.cookie_secure, samesite="lax")
+    return response
+
+
+@router.get("/api/me", response_model=MeResponse, tags=["accounts"])
+async def me(user: CurrentUser) -> MeResponse:
+    """The caller's account and credit balance."""
+    return MeResponse(
+        id=user.id,
+        username=user.username,
+        is_admin=user.is_admin,
+        balance=user.balance,
+        created_at=user.created_at,
+    )
