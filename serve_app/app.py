@@ -1,12 +1,14 @@
 """The application builder: ``serve_app.app:build_app``.
 
 ``serve run serve_app.app:build_app`` (no args) serves the embedded CPU profile: the
-tiny offline Qwen2.5-VL on the transformers backend. ``serve_config.yaml`` passes args
-that name GPU model profiles, and sets each deployment's replicas and resources.
+tiny offline Qwen2.5-VL on the transformers backend, for descriptions and stories.
+``serve_config.yaml`` passes args that name GPU model profiles, and sets each
+deployment's replicas and resources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application, Deployment
 
 from serve_app.config import Settings, resolve_config_path
+from serve_app.deployments.detector import Detector
 from serve_app.deployments.frame_extractor import FrameExtractor
 from serve_app.deployments.ingress import Ingress
+from serve_app.deployments.job_runner import JobRunner
+from serve_app.deployments.story_writer import StoryWriter
 from serve_app.deployments.vision_language_model import VisionLanguageModel
+from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.profile import ModelProfile
 
 DEFAULT_MODEL_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
+DEFAULT_DETECTORS_CONFIG = "configs/detectors.yaml"
+STORY_WRITER = "StoryWriter"
 
 
 class ModelEntry(BaseModel):
@@ -50,6 +58,15 @@ class AppArgs(BaseModel):
     )
     #: Public name used when a request names no model; default: the first model.
     default_model: str | None = None
+    #: The text model of the Story API (``POST /analyze/``), on its own ``StoryWriter``
+    #: deployment; ``null`` turns the Story API off.
+    story_model: ModelEntry | None = Field(
+        default_factory=lambda: ModelEntry(profile=DEFAULT_MODEL_PROFILE)
+    )
+    #: The model catalog of batch video jobs (``/videoinfer/``), served by the
+    #: ``Detector`` and ``JobRunner`` deployments; ``null`` turns video jobs off.
+    #: Job settings (leases, prices, blob store) are ``settings.jobs``.
+    detectors_config: str | None = DEFAULT_DETECTORS_CONFIG
     #: Overrides for :class:`serve_app.config.Settings` (env vars apply beneath them).
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -59,6 +76,8 @@ class AppArgs(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("models"), list):
             data = dict(data)
             data["models"] = [{"profile": m} if isinstance(m, str) else m for m in data["models"]]
+        if isinstance(data, dict) and isinstance(data.get("story_model"), str):
+            data = dict(data, story_model={"profile": data["story_model"]})
         return data
 
 
@@ -76,9 +95,26 @@ def deployment_name_for(index: int, entry: ModelEntry) -> str:
 
 
 def build_app(args: AppArgs | dict[str, Any] | None = None) -> Application:
-    """Compose Ingress → FrameExtractor → VisionLanguageModel(s)."""
+    """Compose Ingress → FrameExtractor → VisionLanguageModel(s), plus StoryWriter."""
+    return build_graph(args)
+
+
+def build_graph(
+    args: AppArgs | dict[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Application:
+    """:func:`build_app` with per-deployment ``.options(...)`` overrides by name.
+
+    ``options`` (e.g. ``{"StoryWriter": {"num_replicas": 2}}``) does in code what the
+    ``deployments:`` section of a Serve config does; tests and embedders use it.
+    """
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
+    overrides = {name: dict(value) for name, value in (options or {}).items()}
+
+    def deployment(decorated: object, name: str) -> Deployment:
+        return as_deployment(decorated).options(name=name, **overrides.pop(name, {}))
+
     settings = Settings(**args.settings)
     data_dir = str(Path(settings.data_dir).resolve())
     settings = settings.model_copy(update={"data_dir": Path(data_dir)})
@@ -92,15 +128,14 @@ def build_app(args: AppArgs | dict[str, Any] | None = None) -> Application:
         if not profile.multimodal:
             raise ValueError(f"model {profile.name!r} is text-only; it cannot describe media")
         profiles[profile.name] = profile
-        handles[profile.name] = (
-            as_deployment(VisionLanguageModel)
-            .options(name=deployment_name_for(index, entry))
-            .bind(
-                profile,
-                data_dir,
-                max_batch_size=entry.max_batch_size,
-                batch_wait_timeout_s=entry.batch_wait_timeout_s,
-            )
+        handles[profile.name] = deployment(
+            VisionLanguageModel, deployment_name_for(index, entry)
+        ).bind(
+            profile,
+            data_dir,
+            max_batch_size=entry.max_batch_size,
+            batch_wait_timeout_s=entry.batch_wait_timeout_s,
+            log_json=settings.log_json,
         )
 
     default_model = args.default_model or next(iter(profiles))
@@ -108,5 +143,44 @@ def build_app(args: AppArgs | dict[str, Any] | None = None) -> Application:
         raise ValueError(
             f"default_model {default_model!r} is not configured; models: {sorted(profiles)}"
         )
-    frame_extractor = as_deployment(FrameExtractor).bind(settings.media)
-    return as_deployment(Ingress).bind(frame_extractor, handles, profiles, default_model, settings)
+    vision_model = settings.story.vision_model
+    if vision_model is not None and vision_model not in profiles:
+        raise ValueError(
+            f"story.vision_model {vision_model!r} is not configured; models: {sorted(profiles)}"
+        )
+    story_writer: Application | None = None
+    story_profile: ModelProfile | None = None
+    if args.story_model is not None:
+        entry = args.story_model
+        story_profile = entry.load_profile()
+        story_writer = deployment(StoryWriter, entry.deployment_name or STORY_WRITER).bind(
+            story_profile,
+            data_dir,
+            max_batch_size=entry.max_batch_size,
+            batch_wait_timeout_s=entry.batch_wait_timeout_s,
+        )
+    catalog: ModelCatalog | None = None
+    job_runner: Application | None = None
+    if args.detectors_config is not None:
+        catalog = ModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
+        detector = deployment(Detector, "Detector").bind(catalog)
+        job_runner = deployment(JobRunner, "JobRunner").bind(
+            settings, catalog, detector, handles, profiles, default_model
+        )
+    frame_extractor = deployment(FrameExtractor, "FrameExtractor").bind(
+        settings.media, log_json=settings.log_json
+    )
+    ingress = deployment(Ingress, "Ingress")
+    if overrides:
+        raise ValueError(f"options name no deployment of this app: {sorted(overrides)}")
+    return ingress.bind(
+        frame_extractor,
+        handles,
+        profiles,
+        default_model,
+        settings,
+        story_writer=story_writer,
+        story_profile=story_profile,
+        catalog=catalog,
+        job_runner=job_runner,
+    )

@@ -44,6 +44,11 @@ def absolutize_app_args(config: dict[str, Any], base: Path) -> dict[str, Any]:
                 models[i] = str(resolve_config_path(entry).resolve())
             elif isinstance(entry, dict) and isinstance(entry.get("profile"), str):
                 entry["profile"] = str(resolve_config_path(entry["profile"]).resolve())
+        story = args.get("story_model")
+        if isinstance(story, str):
+            args["story_model"] = str(resolve_config_path(story).resolve())
+        elif isinstance(story, dict) and isinstance(story.get("profile"), str):
+            story["profile"] = str(resolve_config_path(story["profile"]).resolve())
         settings = args.setdefault("settings", {})
         data_dir = Path(settings.get("data_dir", ".data")).expanduser()
         settings["data_dir"] = str(data_dir if data_dir.is_absolute() else (base / data_dir))
@@ -74,18 +79,21 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     from serve_app.engines.tiny_model import ensure_tiny_model
 
     config = absolutize_app_args(load_serve_config(ns.config), Path.cwd())
+    tiny_built: set[Path] = set()
     for app in config.get("applications", []):
         args = app["args"]
         if ns.port:
             config.setdefault("http_options", {})["port"] = ns.port
         if ns.host:
             config.setdefault("http_options", {})["host"] = ns.host
-        for entry in args.get("models", []):
+        story = args.get("story_model")
+        for entry in [*args.get("models", []), *([story] if story else [])]:
             profile_path = entry if isinstance(entry, str) else entry.get("profile")
             if isinstance(profile_path, str):
                 profile = ModelProfile.from_yaml(profile_path)
-                if profile.model == TINY_MODEL:
-                    target = Path(args["settings"]["data_dir"]) / "models" / "tiny-qwen2.5-vl"
+                target = Path(args["settings"]["data_dir"]) / "models" / "tiny-qwen2.5-vl"
+                if profile.model == TINY_MODEL and target not in tiny_built:
+                    tiny_built.add(target)
                     print(f"serve_app: tiny offline model at {ensure_tiny_model(target)}")
     resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)

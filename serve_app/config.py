@@ -14,7 +14,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings
+from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
+from serve_app.story.settings import StorySettings
+from serve_app.uploads.settings import UploadSettings
 
 #: The repository root when running from a checkout (configs/ lives there).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,10 +57,26 @@ class Settings(BaseSettings):
     )
     #: Credits, sessions, API tokens, rate limits (``SERVE_APP_ACCOUNTS__*``).
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    #: ``POST /analyze/``: cost, file caps, frame and token budgets (``SERVE_APP_STORY__*``).
+    story: StorySettings = Field(default_factory=StorySettings)
+    #: Log lines as JSON objects with the request id (``SERVE_APP_LOG_JSON=true``);
+    #: text otherwise. Every replica configures the ``serve_app`` logger with it.
+    log_json: bool = False
+    #: Chunked uploads: chunk size, chunk count, TTL (``SERVE_APP_UPLOADS__*``).
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
+    #: Batch video jobs: signed URLs, blob store, leases, prices (``SERVE_APP_JOBS__*``).
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
+    #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
+    allowed_media_roots: list[Path] = Field(default_factory=list)
 
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def models_dir(self) -> Path:

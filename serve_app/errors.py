@@ -68,6 +68,10 @@ class Conflict(ServeAppError):
     """The request clashes with the current state, e.g. a duplicate name (HTTP 409)."""
 
 
+class Gone(ServeAppError):
+    """The resource existed but expired or was discarded, e.g. an old upload (HTTP 410)."""
+
+
 class IdempotencyKeyReused(ServeAppError):
     """An ``Idempotency-Key`` was reused for a different request (HTTP 422)."""
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from serve_app.cli import absolutize_app_args, load_serve_config, main, validate_config
+from serve_app.config import resolve_config_path
+from serve_app.engines.profile import ModelProfile
 
 
 @pytest.mark.parametrize("config", ["serve_config.yaml", "configs/serve-cpu.yaml"])
@@ -17,8 +19,17 @@ def test_shipped_serve_configs_validate_and_build(config: str) -> None:
 def test_production_config_sets_every_deployment_independently() -> None:
     config = load_serve_config("serve_config.yaml")
     deployments = {d["name"]: d for d in config["applications"][0]["deployments"]}
-    assert set(deployments) == {"Ingress", "FrameExtractor", "VisionLanguageModel"}
+    assert set(deployments) == {
+        "Ingress",
+        "FrameExtractor",
+        "VisionLanguageModel",
+        "StoryWriter",
+        "Detector",
+        "JobRunner",
+    }
     assert deployments["VisionLanguageModel"]["ray_actor_options"]["num_gpus"] == 1
+    assert deployments["StoryWriter"]["ray_actor_options"]["num_gpus"] == 1
+    assert deployments["StoryWriter"]["max_queued_requests"] > 0
     for deployment in deployments.values():
         assert "autoscaling_config" in deployment
         assert deployment["max_ongoing_requests"] > 0
@@ -34,10 +45,21 @@ def test_invalid_serve_config_is_refused(tmp_path: Path) -> None:
         validate_config(bad)
 
 
+def test_production_story_model_is_a_text_model_on_vllm() -> None:
+    args = load_serve_config("serve_config.yaml")["applications"][0]["args"]
+    profile = ModelProfile.from_yaml(resolve_config_path(args["story_model"]["profile"]))
+    assert profile.backend == "vllm" and not profile.multimodal
+    openai = ModelProfile.from_yaml(
+        resolve_config_path("configs/models/qwen2.5-7b-story-openai.yaml")
+    )
+    assert openai.backend == "openai" and not openai.multimodal
+
+
 def test_relative_paths_are_pinned(tmp_path: Path) -> None:
     config = absolutize_app_args(load_serve_config("configs/serve-cpu.yaml"), tmp_path)
     args = config["applications"][0]["args"]
     assert Path(args["models"][0]["profile"]).is_absolute()
+    assert Path(args["story_model"]["profile"]).is_absolute()
     assert args["settings"]["data_dir"] == str(tmp_path / ".data")
 
 

@@ -36,6 +36,7 @@ from serve_app.accounts.idempotency import (
 )
 from serve_app.accounts.users import User
 from serve_app.errors import Conflict
+from serve_app.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ async def charge(
         raise
     response = handle._response or StoredResponse(status_code=200, body=None)
     await run_to_completion(lambda: _finish(accounts, reservation, record_id, response, ok=True))
+    if reservation is not None:
+        metrics.record_credits_charged(reason, amount)
 
 
 def _finish(

@@ -9,16 +9,30 @@ from serve_app.accounts.context import AccountsContext
 from serve_app.api.accounts import install_accounts
 from serve_app.api.deps import AppContext
 from serve_app.api.errors import install_error_handlers
+from serve_app.api.jobs import install_jobs
 from serve_app.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from serve_app.api.routes import analyze, health
+from serve_app.api.routes import story as story_routes
 from serve_app.config import Settings
+from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.story.protocol import StoryPipeline
 
 
-def create_app(pipeline: Pipeline, settings: Settings, accounts: AccountsContext) -> FastAPI:
+def create_app(
+    pipeline: Pipeline,
+    settings: Settings,
+    accounts: AccountsContext,
+    story: StoryPipeline | None = None,
+    jobs: JobsContext | None = None,
+    echo_request_id: bool = True,
+) -> FastAPI:
     """Build the HTTP app around ``pipeline`` (Ray handles or in-process engines).
 
-    ``accounts`` comes from :func:`serve_app.accounts.context.open_accounts`.
+    ``accounts`` comes from :func:`serve_app.accounts.context.open_accounts`. With a
+    ``story`` pipeline the Story API (``POST /analyze/``) is mounted too, and with
+    ``jobs`` the batch video inference routes (``/videoinfer/``). Behind Ray Serve
+    pass ``echo_request_id=False``: the proxy adds ``X-Request-ID`` to responses itself.
     """
     app = FastAPI(
         title="serve_app",
@@ -28,11 +42,15 @@ def create_app(pipeline: Pipeline, settings: Settings, accounts: AccountsContext
             "from a vision-language model (Qwen2.5-VL)."
         ),
     )
-    app.state.context = AppContext(pipeline=pipeline, settings=settings)
+    app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
     install_error_handlers(app)
     install_accounts(app, accounts)
     app.include_router(health.router)
     app.include_router(analyze.router)
+    if story is not None:
+        app.include_router(story_routes.router)
+    if jobs is not None:
+        install_jobs(app, jobs)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app

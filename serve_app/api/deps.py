@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from serve_app.config import Settings
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.story.protocol import StoryPipeline
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,20 @@ class AppContext:
 
     pipeline: Pipeline
     settings: Settings
+    #: The Story API's models; ``None`` when the story routes are not mounted.
+    story: StoryPipeline | None = None
 
 
 def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
+
+
+def get_story(request: Request) -> StoryPipeline:
+    story = get_context(request).story
+    if story is None:
+        raise RuntimeError("the story routes are mounted only with a story pipeline")
+    return story
 
 
 def get_request_id(request: Request) -> str:
@@ -30,3 +40,4 @@ def get_request_id(request: Request) -> str:
 
 Context = Annotated[AppContext, Depends(get_context)]
 RequestId = Annotated[str, Depends(get_request_id)]
+Story = Annotated[StoryPipeline, Depends(get_story)]

@@ -26,6 +26,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ServeAppError], int], ...] = (
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.Gone, 410),
     (errors.IdempotencyKeyReused, 422),
     (errors.RateLimited, 429),
     (errors.InvalidRequest, 400),

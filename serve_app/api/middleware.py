@@ -8,14 +8,24 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve_app.observability.logging import request_id_var
+
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Takes a safe ``X-Request-ID`` from the client or makes one; echoes it back."""
+    """Takes a safe ``X-Request-ID`` from the client or makes one; echoes it back.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The id is also the current :data:`~serve_app.observability.logging.request_id_var`
+    while the request runs, so every log line of the request carries it. Behind Ray
+    Serve pass ``echo=False``: Serve's proxy already sets the header on the request
+    (so it is reused here) and adds it to the response, which would otherwise carry it
+    twice.
+    """
+
+    def __init__(self, app: ASGIApp, echo: bool = True) -> None:
         self.app = app
+        self.echo = echo
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -26,13 +36,17 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if self.echo and message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 class BodySizeLimitMiddleware:

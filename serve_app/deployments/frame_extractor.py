@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from ray import serve
 
+from serve_app.deployments.request_context import current_request_id
 from serve_app.engines.profile import ModelProfile
 from serve_app.media.frames import FrameBatch
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
+from serve_app.observability import metrics
+from serve_app.observability.logging import bind_request_id, configure_logging
 from serve_app.pipeline.protocol import MediaRef
 from serve_app.pipeline.steps import extract
+
+logger = logging.getLogger(__name__)
+DEPLOYMENT = "FrameExtractor"
 
 
 @serve.deployment(
@@ -21,11 +28,25 @@ from serve_app.pipeline.steps import extract
     health_check_period_s=10,
 )
 class FrameExtractor:
-    def __init__(self, limits: MediaLimits) -> None:
+    def __init__(self, limits: MediaLimits, log_json: bool = False) -> None:
         self._limits = limits
+        configure_logging(json=log_json)
 
     async def extract(
-        self, media: MediaRef, spec: SamplingSpec, profile: ModelProfile
+        self, media: MediaRef, spec: SamplingSpec, profile: ModelProfile, request_id: str = ""
     ) -> FrameBatch:
         """Frames of ``media`` within ``profile``'s pixel budget (numpy, via the object store)."""
-        return await asyncio.to_thread(extract, media, spec, profile, self._limits)
+        with (
+            bind_request_id(current_request_id(request_id)),
+            metrics.track_in_flight(DEPLOYMENT),
+        ):
+            batch = await asyncio.to_thread(extract, media, spec, profile, self._limits)
+            metrics.record_frames_decoded(batch.kind.value, batch.num_frames)
+            logger.debug(
+                "extracted %d %s frames of %dx%d",
+                batch.num_frames,
+                batch.kind.value,
+                batch.width,
+                batch.height,
+            )
+        return batch

@@ -13,7 +13,11 @@ from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.deployments.cluster_stats import DispatchCounter, RayClusterStats
 from serve_app.deployments.serve_pipeline import ServePipeline
+from serve_app.deployments.serve_story_pipeline import ServeStoryPipeline
+from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.profile import ModelProfile
+from serve_app.jobs.context import JobsContext
+from serve_app.observability.logging import configure_logging
 
 
 @serve.deployment(
@@ -31,14 +35,38 @@ class Ingress:
         profiles: Mapping[str, ModelProfile],
         default_model: str,
         settings: Settings,
+        story_writer: DeploymentHandle | None = None,
+        story_profile: ModelProfile | None = None,
+        catalog: ModelCatalog | None = None,
+        job_runner: DeploymentHandle | None = None,
     ) -> None:
+        configure_logging(json=settings.log_json)
         models = {name: (profiles[name], handle) for name, handle in model_handles.items()}
         dispatched = DispatchCounter()
         pipeline = ServePipeline(frame_extractor, models, default_model, dispatched)
+        story = None
+        if story_writer is not None and story_profile is not None:
+            story = ServeStoryPipeline(
+                pipeline, story_writer, story_profile, settings.story.vision_model, dispatched
+            )
         app_name = serve.get_replica_context().app_name
         # Each replica connects and runs the (locked, idempotent) migrations itself.
         accounts = open_accounts(settings, stats_provider=RayClusterStats(app_name, dispatched))
-        self._app = create_app(pipeline, settings, accounts)
+        jobs = None
+        if catalog is not None and job_runner is not None:
+            runner = job_runner
+            jobs = JobsContext.build(
+                settings,
+                accounts.database,
+                catalog,
+                profiles=profiles,
+                default_model=default_model,
+                wake=lambda: runner.wake.remote(),
+            )
+        # Serve's proxy echoes X-Request-ID (the same id) on every response itself.
+        self._app = create_app(
+            pipeline, settings, accounts, story=story, jobs=jobs, echo_request_id=False
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

@@ -54,7 +54,7 @@ class ServePipeline:
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(model.deployment_name),
             ):
-                frames = self._frames.extract.remote(job.media, job.spec, profile)
+                frames = self._frames.extract.remote(job.media, job.spec, profile, job.request_id)
                 result: GenerationResult = await model.describe.remote(frames, job)
         except Exception as exc:
             raise domain_error(exc) from None

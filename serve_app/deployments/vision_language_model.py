@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 from typing import Any
 
 from ray import serve
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
-from serve_app.engines.factory import build_engine
-from serve_app.engines.profile import ModelProfile
-from serve_app.errors import BackendUnavailable
+from serve_app.deployments.engine_host import EngineHost
+from serve_app.deployments.request_context import current_request_id
+from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.media.frames import FrameBatch
+from serve_app.observability import metrics
+from serve_app.observability.logging import bind_request_id, configure_logging
 from serve_app.pipeline.protocol import DescribeJob
 from serve_app.pipeline.steps import generation_request
+
+logger = logging.getLogger(__name__)
 
 
 @serve.deployment(
@@ -24,53 +27,76 @@ from serve_app.pipeline.steps import generation_request
     health_check_timeout_s=30,
     graceful_shutdown_timeout_s=60,
 )
-class VisionLanguageModel:
-    """Serves one :class:`ModelProfile`.
+class VisionLanguageModel(EngineHost):
+    """Serves one multimodal :class:`ModelProfile` (see :class:`EngineHost`).
 
-    Engines that gain from batching (transformers) get requests grouped by
-    ``@serve.batch`` up to ``max_batch_size``; vLLM batches continuously itself.
+    Records tokens, latency, in-flight and batch-queue metrics per model and logs each
+    answer with the request id (``serve_app.observability``).
     """
 
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
-        self,
-        profile: ModelProfile,
-        data_dir: str,
-        max_batch_size: int = 8,
-        batch_wait_timeout_s: float = 0.01,
-        engine: Engine | None = None,
+        self, *args: Any, log_json: bool = False, **kwargs: Any
     ) -> None:
-        self._profile = profile
-        self._engine = engine or build_engine(profile, Path(data_dir))
-        await self._engine.start()
-        self._batching = self._engine.supports_batching and max_batch_size > 1
-        batched: Any = self._generate_batched  # @serve.batch adds the setters
-        batched.set_max_batch_size(max(1, max_batch_size))
-        batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        configure_logging(json=log_json)
+        self._waiting: set[int] = set()
+        self._deployment = _deployment_name(type(self).__name__)
+        await super().__init__(*args, **kwargs)
 
     async def describe(self, batch: FrameBatch, job: DescribeJob) -> GenerationResult:
         """Describe frames produced by ``FrameExtractor`` (passed by reference)."""
-        return await self.generate(generation_request(batch, job, self._profile))
+        visual = metrics.estimate_visual_tokens(
+            batch.kind.value, batch.num_frames, batch.height, batch.width
+        )
+        request = generation_request(batch, job, self._profile)
+        return await self._observed(request, visual, batch.kind.value)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        if self._batching:
-            result: GenerationResult = await self._generate_batched(request)
-            return result
-        return await self._engine.generate(request)
+        return await self._observed(request, 0, "")
+
+    async def _observed(
+        self, request: GenerationRequest, visual_tokens: int, kind: str
+    ) -> GenerationResult:
+        model = self._profile.name
+        with bind_request_id(current_request_id(request.request_id)):
+            if self._batching:  # unbatched requests go straight to the engine
+                self._waiting.add(id(request))
+                self._report_queue()
+            try:
+                result = await metrics.observe_generation(
+                    self._run(request),
+                    deployment=self._deployment,
+                    model=model,
+                    visual_tokens=visual_tokens,
+                    kind=kind,
+                )
+            finally:
+                self._waiting.discard(id(request))
+                self._report_queue()
+            logger.info(
+                "generated",
+                extra={
+                    "model": model,
+                    "input_tokens": result.input_tokens,
+                    "output_tokens": result.output_tokens,
+                    "finish_reason": result.finish_reason,
+                },
+            )
+        return result
+
+    def _report_queue(self) -> None:
+        metrics.set_queue_depth(self._deployment, self._profile.name, len(self._waiting))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def _generate_batched(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        for request in requests:
+            self._waiting.discard(id(request))
+        self._report_queue()
         return await self._engine.generate_batch(requests)
 
-    async def ready(self) -> bool:
-        try:
-            await self._engine.check_health()
-        except BackendUnavailable:
-            return False
-        return True
 
-    async def check_health(self) -> None:
-        """Ray Serve's health probe: a failing engine gets the replica restarted."""
-        await self._engine.check_health()
-
-    async def __del__(self) -> None:
-        await self._engine.shutdown()
+def _deployment_name(default: str) -> str:
+    """This replica's deployment name (it differs per model), or ``default``."""
+    try:
+        return str(serve.get_replica_context().deployment)
+    except Exception:
+        return default

@@ -68,6 +68,69 @@ async def validate_upload(upload: SpooledFile, settings: Settings) -> MediaInfo:
     )
 
 
+@dataclass(frozen=True)
+class PreparedAnalysis:
+    """A request that passed every check; only model work is left."""
+
+    model: str
+    prompt: str
+    interval: int
+    media: MediaInfo
+
+
+def check_params(pipeline: Pipeline, params: AnalyzeParams, settings: Settings) -> tuple[str, int]:
+    """The model and interval to use (checks that need no media).
+
+    Raises:
+        UnknownModel, InvalidRequest: a bad model name, interval or prompt.
+    """
+    model = resolve_model(pipeline, params.model)
+    interval = params.interval if params.interval is not None else settings.default_interval
+    if interval < 1:
+        raise InvalidRequest("interval must be an integer >= 1")
+    if params.prompt is not None and len(params.prompt) > settings.max_prompt_chars:
+        raise InvalidRequest(f"prompt is longer than {settings.max_prompt_chars} characters")
+    return model, interval
+
+
+async def prepare(
+    pipeline: Pipeline, upload: SpooledFile, params: AnalyzeParams, settings: Settings
+) -> PreparedAnalysis:
+    """Every check of :func:`analyze` (parameters, type, size, pixel and probe caps).
+
+    Run it before charging: nothing here touches a model.
+    """
+    model, interval = check_params(pipeline, params, settings)
+    info = await validate_upload(upload, settings)
+    prompt = resolve_prompt(params, info.kind, settings)
+    return PreparedAnalysis(model=model, prompt=prompt, interval=interval, media=info)
+
+
+async def run_prepared(
+    pipeline: Pipeline,
+    upload: SpooledFile,
+    prepared: PreparedAnalysis,
+    settings: Settings,
+    request_id: str = "",
+) -> AnalysisOutcome:
+    """Describe an upload that :func:`prepare` accepted."""
+    media = await asyncio.to_thread(media_ref_for, upload, settings)
+    job = DescribeJob(
+        media=media,
+        prompt=prepared.prompt,
+        model=prepared.model,
+        spec=SamplingSpec(interval=prepared.interval, max_frames=settings.max_frames_per_request),
+        request_id=request_id,
+    )
+    generation = await pipeline.describe(job)
+    text = generation.text.strip()
+    if not text:
+        raise GenerationFailed("the model returned an empty answer")
+    return AnalysisOutcome(
+        text=text, model=prepared.model, media=prepared.media, generation=generation
+    )
+
+
 async def analyze(
     pipeline: Pipeline,
     upload: SpooledFile,
@@ -76,24 +139,5 @@ async def analyze(
     request_id: str = "",
 ) -> AnalysisOutcome:
     """Validate ``upload`` and describe it with the requested model."""
-    model = resolve_model(pipeline, params.model)
-    interval = params.interval if params.interval is not None else settings.default_interval
-    if interval < 1:
-        raise InvalidRequest("interval must be an integer >= 1")
-    if params.prompt is not None and len(params.prompt) > settings.max_prompt_chars:
-        raise InvalidRequest(f"prompt is longer than {settings.max_prompt_chars} characters")
-    info = await validate_upload(upload, settings)
-    prompt = resolve_prompt(params, info.kind, settings)
-    media = await asyncio.to_thread(media_ref_for, upload, settings)
-    job = DescribeJob(
-        media=media,
-        prompt=prompt,
-        model=model,
-        spec=SamplingSpec(interval=interval, max_frames=settings.max_frames_per_request),
-        request_id=request_id,
-    )
-    generation = await pipeline.describe(job)
-    text = generation.text.strip()
-    if not text:
-        raise GenerationFailed("the model returned an empty answer")
-    return AnalysisOutcome(text=text, model=model, media=info, generation=generation)
+    prepared = await prepare(pipeline, upload, params, settings)
+    return await run_prepared(pipeline, upload, prepared, settings, request_id=request_id)

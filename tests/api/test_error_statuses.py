@@ -14,6 +14,7 @@ from serve_app.api.errors import error_response
         (errors.PermissionDenied("x"), 403, {}),
         (errors.NotFound("x"), 404, {}),
         (errors.Conflict("x"), 409, {}),
+        (errors.Gone("x"), 410, {}),
         (errors.IdempotencyKeyReused("x"), 422, {}),
         (errors.RateLimited("x", retry_after_s=7), 429, {"retry-after": "7"}),
         (errors.RateLimited("x", retry_after_s=0), 429, {"retry-after": "1"}),

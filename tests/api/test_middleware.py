@@ -58,3 +58,35 @@ async def test_streamed_oversized_body_without_length_is_413(client):
 async def test_invalid_content_length_is_400(client):
     response = await client.post("/echo", content=b"abc", headers={"content-length": "abc"})
     assert response.status_code == 400
+
+
+async def test_request_id_is_the_logging_context_while_the_request_runs():
+    from serve_app.observability.logging import request_id_var
+
+    app = FastAPI()
+
+    @app.get("/id")
+    async def current() -> dict[str, str]:
+        return {"context": request_id_var.get()}
+
+    app.add_middleware(RequestIdMiddleware)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/id", headers={"X-Request-ID": "ctx-42"})
+    assert response.json() == {"context": "ctx-42"}
+    assert request_id_var.get() == ""
+
+
+async def test_echo_can_be_left_to_a_proxy():
+    app = FastAPI()
+
+    @app.get("/id")
+    async def current(request: Request) -> dict[str, str]:
+        return {"id": request.state.request_id}
+
+    app.add_middleware(RequestIdMiddleware, echo=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/id", headers={"X-Request-ID": "from-proxy"})
+    assert response.json() == {"id": "from-proxy"}
+    assert "x-request-id" not in response.headers

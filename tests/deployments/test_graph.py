@@ -65,6 +65,7 @@ def graph(ray_serve: int, tiny_model_dir: Path, data_dir: Path, tokens) -> Itera
 
     args = AppArgs(
         models=[ModelEntry(profile=tiny_profile(tiny_model_dir))],
+        story_model=None,  # the Story API's graph is tests/deployments/test_story_writer.py
         settings={"data_dir": str(data_dir), **GRAPH_SETTINGS},
     )
     serve.run(build_app(args), name="graph", route_prefix="/graph")

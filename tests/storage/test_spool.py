@@ -48,3 +48,24 @@ async def test_spooled_context_removes_the_file(tmp_path):
         assert f.path.exists()
         assert f.read_head(2) == b"ab"
     assert not f.path.exists()
+
+
+class WithFile:
+    """Like Starlette's UploadFile: an async wrapper around a synchronous file."""
+
+    def __init__(self, data: bytes) -> None:
+        self.file = io.BytesIO(data)
+
+    async def read(self, size: int = -1) -> bytes:  # pragma: no cover - not used
+        raise AssertionError("the synchronous file should be copied directly")
+
+
+async def test_a_synchronous_file_is_copied_in_one_thread_with_the_same_checks(tmp_path):
+    data = b"z" * (200 * 1024 + 3)
+    spooled_file = await spool_upload(WithFile(data), tmp_path, "a.mp4", 10**6)
+    assert spooled_file.path.read_bytes() == data and spooled_file.size == len(data)
+    with pytest.raises(MediaTooLarge):
+        await spool_upload(WithFile(data), tmp_path / "x", "a.mp4", 100 * 1024)
+    with pytest.raises(MediaRejected, match="empty"):
+        await spool_upload(WithFile(b""), tmp_path / "x", "a.mp4", 100)
+    assert list((tmp_path / "x").iterdir()) == []

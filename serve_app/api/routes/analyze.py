@@ -1,47 +1,78 @@
-"""``POST /api/analyze``: describe one image or video."""
+"""``POST /api/analyze`` (one file, chunks, or an admin's file_path) and upload status."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from serve_app.accounts.charging import charge
-from serve_app.accounts.idempotency import file_sha256, fingerprint
-from serve_app.api.auth import Accounts, CurrentUser, IdempotencyKey, replay_response
-from serve_app.api.deps import Context, RequestId
+from serve_app.api.auth import REPLAY_HEADER, Accounts, CurrentUser, IdempotencyKey
+from serve_app.api.deps import Context, RequestId, get_context
 from serve_app.api.schemas import AnalyzeResponse, ErrorResponse
-from serve_app.pipeline.analysis import AnalyzeParams, analyze
-from serve_app.storage.spool import spooled
+from serve_app.api.upload_schemas import UploadProgress, UploadStatus
+from serve_app.pipeline.analysis import AnalyzeParams
+from serve_app.uploads.chunks import ChunkStore
+from serve_app.uploads.service import (
+    AnalysisServices,
+    AnalyzeForm,
+    submit_analysis,
+    upload_status,
+)
+from serve_app.uploads.state import UploadState
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "Bad parameters, unknown model or unsupported media type",
+
+def _errors(table: dict[int, str]) -> dict[int | str, dict[str, object]]:
+    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
+
+
+_ANALYZE_ERRORS = _errors(
+    {
+        400: "Bad parameters or chunk fields, unknown model, unsupported media type, "
+        "chunk_sha256 mismatch",
         401: "No valid API token or login session",
         402: "Not enough credits (nothing was run)",
-        403: "Login-session request without X-CSRF-Token",
-        409: "A request with the same Idempotency-Key is still running",
-        413: "File or request too large, or media beyond the probe caps",
+        403: "Login-session request without X-CSRF-Token; file_path for non-admins, "
+        "disabled, or outside the allowed roots",
+        404: "file_path does not exist",
+        409: "Same Idempotency-Key still running; chunk re-sent with other bytes; "
+        "total_chunks or filename changed; upload being analysed by another request",
+        410: "The upload expired or was discarded (start again with a new upload_id)",
+        413: "File, chunk or upload too large, or media beyond the probe caps",
         422: "Corrupt, truncated, empty or undecodable media; or Idempotency-Key reused",
-        429: "Rate limited (see Retry-After)",
+        429: "Rate limited, or too many unfinished uploads (see Retry-After)",
         502: "The model produced no usable answer",
         503: "A model backend is unavailable or overloaded (see Retry-After)",
-    }.items()
-}
+    }
+)
 
 
-@router.post("/analyze", response_model=AnalyzeResponse, responses=_ERRORS)
+async def get_chunk_store(request: Request) -> ChunkStore:
+    """The app's chunk store, made on first use (async: no two are made at once)."""
+    store = getattr(request.app.state, "chunk_store", None)
+    if not isinstance(store, ChunkStore):
+        settings = get_context(request).settings
+        store = ChunkStore(settings.uploads_dir, settings.uploads, settings.media)
+        request.app.state.chunk_store = store
+    return store
+
+
+Chunks = Annotated[ChunkStore, Depends(get_chunk_store)]
+
+
+@router.post("/analyze", response_model=AnalyzeResponse | UploadProgress, responses=_ANALYZE_ERRORS)
 async def analyze_media(
     ctx: Context,
     accounts: Accounts,
+    chunks: Chunks,
     user: CurrentUser,
     request_id: RequestId,
-    file: Annotated[UploadFile, File(description="An image (JPEG, PNG, WebP) or a video.")],
+    file: Annotated[
+        UploadFile | None,
+        File(description="An image (JPEG, PNG, WebP) or a video; or one chunk of it."),
+    ] = None,
     prompt: Annotated[str | None, Form(description="Instruction for the model.")] = None,
     model_path: Annotated[
         str | None, Form(description="A configured model name; default: the service's default.")
@@ -49,30 +80,65 @@ async def analyze_media(
     interval: Annotated[
         int | None, Form(ge=1, description="Video: sample every interval-th frame (default 10).")
     ] = None,
+    upload_id: Annotated[
+        str | None, Form(description="Chunked upload: your id for it, [A-Za-z0-9_-]{1,64}.")
+    ] = None,
+    chunk_number: Annotated[int | None, Form(ge=0, description="0-based chunk index.")] = None,
+    total_chunks: Annotated[int | None, Form(ge=1, description="Chunks in the upload.")] = None,
+    filename: Annotated[
+        str | None, Form(description="Chunked upload: the file's name (extension checked).")
+    ] = None,
+    chunk_sha256: Annotated[
+        str | None, Form(description="Optional SHA-256 (hex) of this chunk.")
+    ] = None,
+    file_path: Annotated[
+        str | None,
+        Form(description="Admins: an absolute path under the server's allowed media roots."),
+    ] = None,
     idempotency_key: IdempotencyKey = None,
-) -> AnalyzeResponse | JSONResponse:
-    """Costs ``analysis_cost`` credits (admins: free); refunded when the analysis fails."""
-    settings = ctx.settings
-    async with spooled(
-        file, settings.spool_dir, file.filename or "", settings.max_request_bytes
-    ) as upload:
-        digest = await asyncio.to_thread(file_sha256, upload.path)
-        request_fp = fingerprint("POST /api/analyze", digest, prompt, model_path, str(interval))
-        async with charge(
-            accounts, user, idempotency_key=idempotency_key, fingerprint=request_fp
-        ) as bill:
-            if bill.replay is not None:
-                return replay_response(bill.replay)
-            with accounts.in_flight.track():
-                outcome = await analyze(
-                    ctx.pipeline,
-                    upload,
-                    AnalyzeParams(prompt=prompt, model=model_path, interval=interval),
-                    settings,
-                    request_id=request_id,
-                )
-            response = AnalyzeResponse(
-                result=outcome.text, tokens_used=bill.cost, remaining_tokens=bill.remaining
-            )
-            bill.record(response.model_dump())
-    return response
+) -> AnalyzeResponse | UploadProgress | JSONResponse:
+    """Describe media; costs ``analysis_cost`` credits (admins: free), refunded on failure.
+
+    Send ``file``; or, for large files, chunks (``upload_id``, ``chunk_number``,
+    ``total_chunks``, ``filename``, ``file``) in any order: each but the last returns
+    the progress, the last returns the analysis. Admins may send ``file_path``.
+    """
+    form = AnalyzeForm(
+        params=AnalyzeParams(prompt=prompt, model=model_path, interval=interval),
+        file=file,
+        file_name=file.filename if file is not None else None,
+        file_path=file_path,
+        upload_id=upload_id,
+        chunk_number=chunk_number,
+        total_chunks=total_chunks,
+        filename=filename,
+        chunk_sha256=chunk_sha256,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+    )
+    services = AnalysisServices(ctx.pipeline, ctx.settings, accounts, chunks)
+    outcome = await submit_analysis(services, user, form)
+    if isinstance(outcome, UploadState):
+        return UploadProgress.of(outcome)
+    if outcome.replayed:
+        return JSONResponse(
+            outcome.body, status_code=outcome.status_code, headers={REPLAY_HEADER: "true"}
+        )
+    return AnalyzeResponse.model_validate(outcome.body)
+
+
+@router.get(
+    "/uploads/{upload_id}",
+    response_model=UploadStatus,
+    responses=_errors(
+        {
+            400: "Malformed upload_id",
+            401: "No valid API token or login session",
+            404: "No such upload (another user's uploads are invisible)",
+            410: "The upload expired or was discarded",
+        }
+    ),
+)
+async def get_upload(upload_id: str, chunks: Chunks, user: CurrentUser) -> UploadStatus:
+    """Received chunks of a chunked upload (resume by sending the missing ones)."""
+    return UploadStatus.of(await upload_status(chunks, user, upload_id))

@@ -21,8 +21,10 @@ async def healthz() -> HealthResponse:
     "/readyz", response_model=ReadinessResponse, responses={503: {"model": ReadinessResponse}}
 )
 async def readyz(ctx: Context) -> JSONResponse:
-    """Every configured model is loaded and healthy."""
+    """Every configured model (and the story model, if any) is loaded and healthy."""
     components = await ctx.pipeline.readiness()
+    if ctx.story is not None:
+        components |= await ctx.story.readiness()
     ready = bool(components) and all(components.values())
     body = ReadinessResponse(status="ready" if ready else "not ready", components=components)
     headers = {} if ready else {"Retry-After": "5"}

@@ -1,0 +1,8 @@
+"""Benchmarks of the Serve graph on CPU: ``python -m scripts.bench --out BENCHMARKS.md``.
+
+Cases (each ratio against a baseline measured in the same run):
+
+- ``overhead``: ``POST /api/analyze`` through Ray Serve vs the same engine in-process;
+- ``batching``: VisionLanguageModel with ``max_batch_size`` 1 vs 8 at concurrency 16;
+- ``scaling``: FrameExtractor with 1 vs 2 replicas.
+"""

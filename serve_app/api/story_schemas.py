@@ -1,0 +1,55 @@
+"""Response bodies of the Story API (documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from serve_app.story.service import StoryOutcome
+
+#: The language whose translation is returned under its own key, ``thai``.
+THAI = "th"
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int = Field(description="Prompt tokens of every model call, visual included.")
+    output_tokens: int = Field(description="Generated tokens of every model call.")
+    total_tokens: int
+
+
+class StoryResponse(BaseModel):
+    """``thai`` for ``language=th``; ``translation`` and ``language`` otherwise."""
+
+    english: str = Field(description="The story, in English.")
+    thai: str | None = Field(None, description="The Thai translation (language 'th').")
+    translation: str | None = Field(
+        None, description="The translation, for any language other than 'th'."
+    )
+    language: str | None = Field(
+        None, description="BCP-47 tag of the translation (absent for 'th')."
+    )
+    token_usage: TokenUsage = Field(
+        description="Sum over every model call: observations, story and translation."
+    )
+
+
+def story_body(outcome: StoryOutcome) -> dict[str, Any]:
+    """The JSON body for ``outcome`` (keys as documented on :class:`StoryResponse`)."""
+    usage = TokenUsage(
+        input_tokens=outcome.usage.input_tokens,
+        output_tokens=outcome.usage.output_tokens,
+        total_tokens=outcome.usage.total_tokens,
+    )
+    if outcome.language.code == THAI:
+        response = StoryResponse(
+            english=outcome.english, thai=outcome.translation, token_usage=usage
+        )
+    else:
+        response = StoryResponse(
+            english=outcome.english,
+            translation=outcome.translation,
+            language=outcome.language.code,
+            token_usage=usage,
+        )
+    return response.model_dump(exclude_none=True)

@@ -1,0 +1,39 @@
+"""Detector: the object-detection models of video jobs on CPU replicas."""
+
+from __future__ import annotations
+
+import asyncio
+
+import cv2
+import numpy as np
+from ray import serve
+
+from serve_app.detectors.config import ModelCatalog
+from serve_app.detectors.registry import DetectorRegistry, FrameResult
+from serve_app.jobs.spec import ModelSpec
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.25},
+    max_ongoing_requests=4,
+    max_queued_requests=256,
+    health_check_period_s=10,
+)
+class Detector:
+    """Runs any object-detection model of the catalog over a batch of frames.
+
+    Args:
+        cv_threads: OpenCV threads per replica (0: OpenCV's default, one per core).
+    """
+
+    def __init__(self, catalog: ModelCatalog, cv_threads: int = 0) -> None:
+        if cv_threads > 0:
+            cv2.setNumThreads(cv_threads)
+        self._registry = DetectorRegistry(catalog)
+        self._registry.warm_up()
+
+    async def detect(
+        self, spec: ModelSpec, frames: np.ndarray, original_size: tuple[int, int]
+    ) -> list[FrameResult]:
+        """One detection entry (or None) per frame; see ``DetectorRegistry.run``."""
+        return await asyncio.to_thread(self._registry.run, spec, frames, original_size)

@@ -1,0 +1,62 @@
+"""What every model deployment shares: the engine's lifecycle, batching and health.
+
+Subclasses add their public methods and must define ``_generate_batched`` with
+``@serve.batch`` themselves: Ray keeps one batch queue per decorated function per
+process, so a queue defined here would be shared by every subclass's instances.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
+from serve_app.engines.factory import build_engine
+from serve_app.engines.profile import ModelProfile
+from serve_app.errors import BackendUnavailable
+
+
+class EngineHost:
+    """Hosts one :class:`ModelProfile`'s engine inside a Ray Serve replica.
+
+    Engines that gain from batching (transformers) get requests grouped by
+    ``@serve.batch`` up to ``max_batch_size``; vLLM batches continuously itself.
+    """
+
+    _generate_batched: Any  # ``@serve.batch`` method of the subclass
+
+    async def __init__(  # type: ignore[misc]  # Ray supports async constructors
+        self,
+        profile: ModelProfile,
+        data_dir: str,
+        max_batch_size: int = 8,
+        batch_wait_timeout_s: float = 0.01,
+        engine: Engine | None = None,
+    ) -> None:
+        self._profile = profile
+        self._engine = engine or build_engine(profile, Path(data_dir))
+        await self._engine.start()
+        self._batching = self._engine.supports_batching and max_batch_size > 1
+        batched: Any = self._generate_batched  # @serve.batch adds the setters
+        batched.set_max_batch_size(max(1, max_batch_size))
+        batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    async def _run(self, request: GenerationRequest) -> GenerationResult:
+        if self._batching:
+            result: GenerationResult = await self._generate_batched(request)
+            return result
+        return await self._engine.generate(request)
+
+    async def ready(self) -> bool:
+        try:
+            await self._engine.check_health()
+        except BackendUnavailable:
+            return False
+        return True
+
+    async def check_health(self) -> None:
+        """Ray Serve's health probe: a failing engine gets the replica restarted."""
+        await self._engine.check_health()
+
+    async def __del__(self) -> None:
+        await self._engine.shutdown()

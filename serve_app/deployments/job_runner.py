@@ -1,0 +1,70 @@
+"""JobRunner: claims batch video jobs from the database and drives the model handles.
+
+Each replica runs one :class:`~serve_app.jobs.worker.JobWorker` loop in the
+background; replicas coordinate only through the database (leases and attempt
+numbers), so any number of them may run, and a replica that dies loses nothing but
+time: its jobs' leases expire and another replica claims them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.config import Settings
+from serve_app.deployments.serve_frame_models import ServeFrameModels
+from serve_app.detectors.config import ModelCatalog
+from serve_app.engines.profile import ModelProfile
+from serve_app.jobs.context import JobsContext
+from serve_app.jobs.runner import JobExecutor
+from serve_app.jobs.worker import JobWorker
+from serve_app.storage.db import Database, database_url_for, migrate
+
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.25},
+    max_ongoing_requests=16,
+    health_check_period_s=10,
+    graceful_shutdown_timeout_s=20,
+)
+class JobRunner:
+    async def __init__(  # type: ignore[misc]  # Ray supports async constructors
+        self,
+        settings: Settings,
+        catalog: ModelCatalog,
+        detector: DeploymentHandle,
+        model_handles: Mapping[str, DeploymentHandle],
+        profiles: Mapping[str, ModelProfile],
+        default_model: str | None = None,
+    ) -> None:
+        self._database = Database(database_url_for(settings.database_url, settings.data_dir))
+        await asyncio.to_thread(migrate, self._database)
+        ctx = JobsContext.build(
+            settings, self._database, catalog, profiles=profiles, default_model=default_model
+        )
+        models = ServeFrameModels(catalog, detector, model_handles, profiles, default_model)
+        self._worker = JobWorker(ctx, JobExecutor(ctx, models))
+        self._loop = asyncio.get_running_loop().create_task(self._worker.run_forever())
+
+    async def wake(self) -> None:
+        """A job was submitted: look for it now rather than at the next poll."""
+        self._worker.wake()
+
+    async def active_jobs(self) -> int:
+        return self._worker.active
+
+    async def check_health(self) -> None:
+        """Serve's health probe: a dead worker loop gets the replica restarted."""
+        if self._loop.done():
+            raise RuntimeError("the job worker loop has stopped")
+
+    async def __del__(self) -> None:
+        await self._worker.stop()
+        self._loop.cancel()
+        self._database.dispose()

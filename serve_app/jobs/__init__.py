@@ -1,0 +1,1 @@
+"""Batch video inference jobs: model, store, runner logic, input fetching, callbacks."""

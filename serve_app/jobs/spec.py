@@ -1,0 +1,73 @@
+"""What a client asks for: ``POST /videoinfer/`` bodies and the models in them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+InferenceType = Literal["object-detection", "vlm"]
+#: Model ids double as keys of the results JSON: keep them plain.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
+_MAX_PARAMS_CHARS = 4000
+#: Keys of the results JSON that are not model ids.
+RESERVED_KEYS = frozenset({"frame_offsets", "time_offsets"})
+
+
+class ModelSpec(BaseModel):
+    """One model of a job.
+
+    Attributes:
+        model_version: which configured version; ``None``: the only (or highest) one.
+        inference_params: per-model options, e.g. ``{"confidence": 0.5}`` for a
+            detector or ``{"prompt": "..."}`` for a ``vlm`` captioner.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    model_version: str | None = Field(default=None, max_length=50)
+    inference_type: InferenceType = "object-detection"
+    inference_params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("inference_params")
+    @classmethod
+    def _small_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, default=str)) > _MAX_PARAMS_CHARS:
+            raise ValueError(f"inference_params must stay under {_MAX_PARAMS_CHARS} characters")
+        return value
+
+
+class JobRequest(BaseModel):
+    """The body of ``POST /videoinfer/``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_url: str = Field(min_length=1, max_length=4096)
+    infer_fps: float = Field(default=1.0, gt=0)
+    models: list[ModelSpec] = Field(min_length=1)
+    callback_url: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_ids(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        ids = [m.model_id for m in value]
+        if RESERVED_KEYS.intersection(ids):
+            raise ValueError(f"model_id may not be one of {sorted(RESERVED_KEYS)}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("each model_id may appear once per job (it names a results list)")
+        return value
+
+
+def models_to_json(models: list[ModelSpec] | tuple[ModelSpec, ...]) -> str:
+    return json.dumps([m.model_dump() for m in models])
+
+
+def models_from_json(text: str) -> tuple[ModelSpec, ...]:
+    return tuple(ModelSpec.model_validate(m) for m in json.loads(text))

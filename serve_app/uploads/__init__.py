@@ -1,0 +1,1 @@
+"""Uploads: chunked uploads to disk, admin server paths, and the upload client."""
