@@ -8,30 +8,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_app.accounts.context import open_accounts
-from serve_app.accounts.users import create_user
 from serve_app.app import AppArgs, ModelEntry, build_app
-from serve_app.config import Settings
-from serve_app.engines.profile import TINY_MODEL, ModelProfile
+from serve_app.engines.profile import TINY_MODEL
+from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.media_files import make_image, make_video
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def tiny_profile(model_dir: Path, name: str = "tiny-qwen2.5-vl") -> ModelProfile:
-    return ModelProfile(
-        name=name,
-        backend="transformers",
-        model=str(model_dir),
-        device="cpu",
-        torch_threads=1,
-        max_new_tokens=16,
-    )
-
-
 GRAPH_SETTINGS = {
     "inline_media_bytes": 8_000,
-    "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
+    "accounts": FAST_ACCOUNTS,
 }
 
 
@@ -43,20 +30,11 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tokens(data_dir: Path) -> dict[str, str]:
     """An admin's and a paying user's API tokens in the graph's SQLite database."""
-    accounts = open_accounts(Settings(data_dir=data_dir, **GRAPH_SETTINGS))
-    try:
-        admin = create_user(
-            accounts.database, accounts.passwords, "admin", "admin-password", is_admin=True
-        )
-        user = create_user(
-            accounts.database, accounts.passwords, "user", "user-password", credits=25
-        )
-        return {
-            "admin": accounts.tokens.create(admin.id, "graph").token,
-            "user": accounts.tokens.create(user.id, "graph").token,
-        }
-    finally:
-        accounts.close()
+    settings = {"data_dir": str(data_dir), **GRAPH_SETTINGS}
+    return {
+        "admin": create_api_token(settings, "admin", admin=True)[0],
+        "user": create_api_token(settings, "user", credits=25)[0],
+    }
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from serve_app.accounts.context import open_accounts
-from serve_app.accounts.users import create_user
 from serve_app.app import AppArgs, ModelEntry, build_app
 from serve_app.config import Settings
-from serve_app.engines.profile import ModelProfile
+from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.job_videos import expected_face, make_astronaut_video
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -27,33 +26,21 @@ FRAMES = 60
 def settings(tmp_path_factory) -> dict[str, object]:
     return {
         "data_dir": str(tmp_path_factory.mktemp("jobs-graph")),
-        "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
+        "accounts": FAST_ACCOUNTS,
         "jobs": {"poll_interval_s": 0.2, "batch_frames": 4, "heartbeat_s": 1.0},
     }
 
 
 @pytest.fixture(scope="module")
 def account(settings) -> tuple[str, int]:
-    accounts = open_accounts(Settings(**settings))  # type: ignore[arg-type]
-    try:
-        user = create_user(accounts.database, accounts.passwords, "batch", "pw-batch", credits=100)
-        return accounts.tokens.create(user.id, "graph").token, user.id
-    finally:
-        accounts.close()
+    return create_api_token(settings, "batch", credits=100)
 
 
 @pytest.fixture(scope="module")
 def url(ray_serve: int, tiny_model_dir: Path, settings, account) -> Iterator[str]:
     from ray import serve
 
-    profile = ModelProfile(
-        name="tiny-qwen2.5-vl",
-        backend="transformers",
-        model=str(tiny_model_dir),
-        device="cpu",
-        torch_threads=1,
-        max_new_tokens=8,
-    )
+    profile = tiny_profile(tiny_model_dir, max_new_tokens=8)
     args = AppArgs(models=[ModelEntry(profile=profile)], story_model=None, settings=settings)
     serve.run(build_app(args), name=APP, route_prefix=PREFIX)
     try:

@@ -15,14 +15,12 @@ import httpx
 import numpy as np
 import pytest
 
-from serve_app.accounts.context import open_accounts
-from serve_app.accounts.users import create_user
 from serve_app.app import STORY_WRITER, AppArgs, ModelEntry, build_graph
-from serve_app.config import Settings
 from serve_app.deployments.story_writer import StoryWriter
 from serve_app.engines.base import GenerationRequest, SamplingParams
 from serve_app.engines.profile import TINY_MODEL, ModelProfile
 from serve_app.errors import InvalidRequest
+from tests.support.graphs import create_api_token, tiny_profile
 from tests.support.media_files import make_image, make_video
 from tests.support.story_engines import ScriptedEngine
 
@@ -43,17 +41,6 @@ OPTIONS = {
     "VisionLanguageModel": {**SMALL, "num_replicas": 1},
     STORY_WRITER: {**SMALL, "num_replicas": 2},
 }
-
-
-def tiny_profile(model_dir: Path, name: str) -> ModelProfile:
-    return ModelProfile(
-        name=name,
-        backend="transformers",
-        model=str(model_dir),
-        device="cpu",
-        torch_threads=1,
-        max_new_tokens=16,
-    )
 
 
 # -- the class, without a cluster ---------------------------------------------------
@@ -108,17 +95,11 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokens(data_dir: Path) -> dict[str, str]:
-    accounts = open_accounts(Settings(data_dir=data_dir, **SETTINGS))
-    try:
-        db, passwords = accounts.database, accounts.passwords
-        admin = create_user(db, passwords, "admin", "pw-admin-1", is_admin=True)
-        user = create_user(db, passwords, "user", "pw-user-123", credits=10)
-        return {
-            "admin": accounts.tokens.create(admin.id, "graph").token,
-            "user": accounts.tokens.create(user.id, "graph").token,
-        }
-    finally:
-        accounts.close()
+    settings = {"data_dir": str(data_dir), **SETTINGS}
+    return {
+        "admin": create_api_token(settings, "admin", admin=True)[0],
+        "user": create_api_token(settings, "user", credits=10)[0],
+    }
 
 
 @pytest.fixture(scope="module")

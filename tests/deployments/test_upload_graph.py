@@ -8,12 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_app.accounts.context import open_accounts
-from serve_app.accounts.users import create_user
 from serve_app.app import AppArgs, ModelEntry, build_app
-from serve_app.config import Settings
-from serve_app.engines.profile import ModelProfile
 from serve_app.uploads.client import ChunkUploader, UploadOptions
+from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.media_files import make_video
 from tests.support.uploads import media_leftovers
 
@@ -34,34 +31,20 @@ def settings(data_dir: Path) -> dict[str, object]:
         "data_dir": str(data_dir),
         "inline_media_bytes": 8_000,  # the assembled video goes to the extractor by path
         "uploads": {"max_chunk_bytes": 1024 * 1024},
-        "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
+        "accounts": FAST_ACCOUNTS,
     }
 
 
 @pytest.fixture(scope="module")
 def token(settings: dict[str, object]) -> str:
-    accounts = open_accounts(Settings(**settings))  # type: ignore[arg-type]
-    try:
-        user = create_user(
-            accounts.database, accounts.passwords, "uploader", "pw-uploader", credits=20
-        )
-        return accounts.tokens.create(user.id, "graph").token
-    finally:
-        accounts.close()
+    return create_api_token(settings, "uploader", credits=20)[0]
 
 
 @pytest.fixture(scope="module")
 def url(ray_serve: int, tiny_model_dir: Path, settings, token) -> Iterator[str]:
     from ray import serve
 
-    profile = ModelProfile(
-        name="tiny-qwen2.5-vl",
-        backend="transformers",
-        model=str(tiny_model_dir),
-        device="cpu",
-        torch_threads=1,
-        max_new_tokens=8,
-    )
+    profile = tiny_profile(tiny_model_dir, max_new_tokens=8)
     args = AppArgs(models=[ModelEntry(profile=profile)], story_model=None, settings=settings)
     serve.run(build_app(args), name=APP_NAME, route_prefix=PREFIX)
     try:
