@@ -11,13 +11,13 @@ from serve_app.deployments.cluster_stats import DispatchCounter
 from serve_app.deployments.remote_errors import domain_error
 from serve_app.engines.base import GenerationResult
 from serve_app.engines.profile import ModelProfile
-from serve_app.errors import UnknownModel
+from serve_app.pipeline.catalog import ModelCatalog
 from serve_app.pipeline.protocol import DescribeJob
 
 READINESS_TIMEOUT_S = 3.0
 
 
-class ServePipeline:
+class ServePipeline(ModelCatalog[DeploymentHandle]):
     """Frames go FrameExtractor → VisionLanguageModel without touching the ingress.
 
     The extractor's response is passed to the model call by reference, so the frame
@@ -33,22 +33,10 @@ class ServePipeline:
     ) -> None:
         self._dispatched = dispatched or DispatchCounter()
         self._frames = frame_extractor
-        self._models = dict(models)
-        self._default = default_model
-
-    @property
-    def model_names(self) -> tuple[str, ...]:
-        return tuple(self._models)
-
-    @property
-    def default_model(self) -> str:
-        return self._default
+        super().__init__(models, default_model)
 
     async def describe(self, job: DescribeJob) -> GenerationResult:
-        try:
-            profile, model = self._models[job.model]
-        except KeyError:
-            raise UnknownModel(f"unknown model {job.model!r}") from None
+        profile, model = self.model(job.model)
         try:
             with (
                 self._dispatched.track(self._frames.deployment_name),
@@ -67,6 +55,6 @@ class ServePipeline:
             except Exception:
                 return False
 
-        names = list(self._models)
-        answers = await asyncio.gather(*(one(self._models[n][1]) for n in names))
+        names = list(self.model_names)
+        answers = await asyncio.gather(*(one(self.model(n)[1]) for n in names))
         return dict(zip(names, answers, strict=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -51,18 +52,7 @@ class HaarCascadeDetector:
                 minSize=(o.min_size, o.min_size),
                 outputRejectLevels=True,
             )
-        return [
-            Box(
-                float(x),
-                float(y),
-                float(w),
-                float(h),
-                logistic(float(wt)),
-                o.class_name,
-                o.class_id,
-            )
-            for (x, y, w, h), wt in zip(rects, np.ravel(weights), strict=False)
-        ]
+        return _boxes(rects, weights, o.class_name, o.class_id)
 
 
 class HogPeopleDetector:
@@ -87,15 +77,12 @@ class HogPeopleDetector:
                 padding=(o.padding, o.padding),
                 scale=o.scale,
             )
-        return [
-            Box(
-                float(x),
-                float(y),
-                float(w),
-                float(h),
-                logistic(float(wt)),
-                o.class_name,
-                o.class_id,
-            )
-            for (x, y, w, h), wt in zip(rects, np.ravel(weights), strict=False)
-        ]
+        return _boxes(rects, weights, o.class_name, o.class_id)
+
+
+def _boxes(rects: Any, weights: Any, class_name: str, class_id: int) -> list[Box]:
+    """OpenCV's ``(x, y, w, h)`` rectangles and raw scores as :class:`Box` values."""
+    return [
+        Box(float(x), float(y), float(w), float(h), logistic(float(wt)), class_name, class_id)
+        for (x, y, w, h), wt in zip(rects, np.ravel(weights), strict=False)
+    ]
