@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.resources
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ def test_manifest_is_a_valid_rayservice(validator: Any, manifest: dict[str, Any]
         (["rayClusterConfig", "workerGroupSpec"], [], "Additional properties"),
         (["rayClusterConfig", "workerGroupSpecs", 0, "maxReplicas"], "six", "not of type"),
         (["rayClusterConfig", "autoscalerOptions", "upscalingMode"], "Fast", "is not one of"),
+        (["upgradeStrategy", "type"], "BlueGreen", "is not one of"),
         (
             [
                 "rayClusterConfig",
@@ -213,3 +215,28 @@ def test_secrets_come_from_kubernetes_secrets(manifest: dict[str, Any]) -> None:
         assert session["name"] == "serve-app-secrets"
         assert {"secretRef": {"name": "serve-app-blob", "optional": True}} in container["envFrom"]
         assert not any("value" in e and "SECRET" in name for name, e in env.items())
+
+
+def malloc_tuning_of_serve_sh() -> dict[str, str]:
+    """``export MALLOC_X="${MALLOC_X:-value}"`` defaults of scripts/serve.sh."""
+    text = (PROJECT_ROOT / "scripts" / "serve.sh").read_text()
+    found = re.findall(r'export (MALLOC_\w+)="\$\{\1:-([^}]*)\}"', text)
+    return dict(found)
+
+
+def test_malloc_tuning_matches_serve_sh_and_serve_config(
+    manifest: dict[str, Any], serve_config: dict[str, Any]
+) -> None:
+    expected = malloc_tuning_of_serve_sh()
+    assert set(expected) == {"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"}
+    shipped = yaml.safe_load((PROJECT_ROOT / "serve_config.yaml").read_text())
+    for config in (shipped, serve_config):
+        [app] = config["applications"]
+        env_vars = app["runtime_env"]["env_vars"]
+        assert {k: v for k, v in env_vars.items() if k.startswith("MALLOC_")} == expected
+    # Every pod's container too: `ray start` (raylet, HTTP proxy) reads it at startup.
+    spec = manifest["spec"]["rayClusterConfig"]
+    for pod in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        [container] = pod["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert {k: v for k, v in env.items() if k.startswith("MALLOC_")} == expected

@@ -11,6 +11,9 @@ from ray import serve
 from serve_app.detectors.config import ModelCatalog
 from serve_app.detectors.registry import DetectorRegistry, FrameResult
 from serve_app.jobs.spec import ModelSpec
+from serve_app.observability import metrics
+
+DEPLOYMENT = "Detector"
 
 
 @serve.deployment(
@@ -35,5 +38,9 @@ class Detector:
     async def detect(
         self, spec: ModelSpec, frames: np.ndarray, original_size: tuple[int, int]
     ) -> list[FrameResult]:
-        """One detection entry (or None) per frame; see ``DetectorRegistry.run``."""
-        return await asyncio.to_thread(self._registry.run, spec, frames, original_size)
+        """One detection entry (or None) per frame; see ``DetectorRegistry.run``.
+
+        Timed per model in ``serve_app_model_latency_seconds`` (errors counted).
+        """
+        with metrics.observe_latency(DEPLOYMENT, spec.model_id):
+            return await asyncio.to_thread(self._registry.run, spec, frames, original_size)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve.config import BackpressureConfig
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.accounts.context import open_accounts
@@ -19,11 +20,17 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.jobs.context import JobsContext
 from serve_app.observability.logging import configure_logging
 
+#: ``Retry-After`` (seconds) of the proxy's 503 when the Ingress queue is full.
+BACKPRESSURE_RETRY_S = 2
+
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
     max_ongoing_requests=64,
     max_queued_requests=256,
+    # Requests the proxy refuses once max_queued_requests wait: 503 with Retry-After,
+    # like every other 503 of the service (Ray sends no Retry-After by default).
+    backpressure_config=BackpressureConfig(status_code=503, retry_after_s=BACKPRESSURE_RETRY_S),
     graceful_shutdown_timeout_s=30,
 )
 @serve.ingress()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from ray.exceptions import RayActorError, RayTaskError
-from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
 
 from serve_app.errors import BackendUnavailable, ServeAppError
 
@@ -26,10 +28,23 @@ def domain_error(exc: BaseException) -> BaseException:
     if isinstance(current, ServeAppError):
         return _plain(current)
     if isinstance(current, BackPressureError):
-        return BackendUnavailable("the service is at capacity; retry shortly", retry_after_s=2)
-    if isinstance(current, (RayActorError, DeploymentUnavailableError)):
+        retry_after = getattr(current, "retry_after_s", None)
+        retry = max(1, math.ceil(retry_after)) if retry_after else 2
+        return BackendUnavailable("the service is at capacity; retry shortly", retry_after_s=retry)
+    if isinstance(current, (RayActorError, DeploymentUnavailableError)) or _replica_died(current):
         return BackendUnavailable("a model replica stopped; retry shortly", retry_after_s=5)
     return exc
+
+
+def _replica_died(exc: BaseException) -> bool:
+    """A Serve error caused by a dead actor.
+
+    Ray Serve raises ``RayServeException`` (``__cause__``: ``ActorDiedError``) when a
+    replica whose response was passed on as an argument died before answering, e.g. a
+    FrameExtractor replica killed while its frames were on the way to the model.
+    """
+    cause = exc.__cause__
+    return isinstance(exc, RayServeException) and isinstance(cause, RayActorError)
 
 
 def _plain(exc: ServeAppError) -> ServeAppError:

@@ -51,7 +51,8 @@ class VisionLanguageModel(EngineHost):
         return await self._observed(request, visual, batch.kind.value)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await self._observed(request, 0, "")
+        """A ready request (e.g. a job's frame caption: one image, already resized)."""
+        return await self._observed(request, *_visual_tokens(request))
 
     async def _observed(
         self, request: GenerationRequest, visual_tokens: int, kind: str
@@ -92,6 +93,23 @@ class VisionLanguageModel(EngineHost):
             self._waiting.discard(id(request))
         self._report_queue()
         return await self._engine.generate_batch(requests)
+
+
+def _visual_tokens(request: GenerationRequest) -> tuple[int, str]:
+    """Estimated visual tokens of a request's images or video, and their kind."""
+    if request.video is not None:
+        video = request.video
+        frames = metrics.estimate_visual_tokens(
+            "video", video.num_frames, video.height, video.width
+        )
+        return frames, "video"
+    if request.images:
+        images = sum(
+            metrics.estimate_visual_tokens("image", 1, image.shape[0], image.shape[1])
+            for image in request.images
+        )
+        return images, "image"
+    return 0, ""
 
 
 def _deployment_name(default: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import VideoInfo
 from serve_app.media.stream import FrameChunk, FramePlan, iter_frames
+from serve_app.observability import metrics
 
 _END = object()
 
@@ -28,6 +29,7 @@ async def decoded_chunks(
     At most ``prefetch`` decoded batches wait in memory. Leaving the loop early stops
     the decoder thread at its next batch. The decoder gets a thread of its own, not one
     of the event loop's default executor, which it would hold for the whole job.
+    Frames handed on are counted in ``serve_app_frames_decoded{kind="job"}``.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(1, prefetch))
@@ -57,6 +59,7 @@ async def decoded_chunks(
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, FrameChunk)
+            metrics.record_frames_decoded("job", len(item.frame_indices))
             yield item
     finally:
         stop.set()

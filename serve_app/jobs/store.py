@@ -8,6 +8,11 @@ attempt they hold and match only while the job is still ``running`` at that atte
 so a worker that lost its lease, or whose job was cancelled, changes nothing and
 learns so from the ``False`` it gets back. Credits move in the same transaction as
 the status change that decides them.
+
+Every committed status change is counted in ``serve_app_job_transitions`` (after the
+commit, and only when the guarded update matched), credits captured on success in
+``serve_app_credits_charged{kind="job"}``; :meth:`JobStore.counts` is the cheap
+``GROUP BY`` behind the ``serve_app_jobs`` gauge.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from serve_app.errors import Conflict, NotFound
 from serve_app.jobs.billing import charge_in
 from serve_app.jobs.models import JobRow, JobStatus
 from serve_app.jobs.records import JobRecord, NewJob
+from serve_app.observability import metrics
 from serve_app.storage.db import Database
 from serve_app.storage.orm import utcnow
 
@@ -94,7 +100,9 @@ class JobStore:
             )
             session.add(row)
             session.flush()
-            return JobRecord.from_row(row)
+            record = JobRecord.from_row(row)
+        metrics.record_job_transition(record.status.value)
+        return record
 
     def get(self, job_id: str, user_id: int | None = None) -> JobRecord:
         """The job (of ``user_id``, when given). Raises NotFound."""
@@ -131,11 +139,15 @@ class JobStore:
             row = session.get(JobRow, job_id, populate_existing=True)
             if row is None or row.user_id != user_id:
                 raise NotFound("no such job")
-            if _rowcount(moved) == 1 and row.reservation_id:
+            cancelled = _rowcount(moved) == 1
+            if cancelled and row.reservation_id:
                 release_in(session, row.reservation_id)
             if row.status != JobStatus.CANCELLED.value:
                 raise Conflict(f"the job has already {row.status}")
-            return JobRecord.from_row(row)
+            record = JobRecord.from_row(row)
+        if cancelled:
+            metrics.record_job_transition(JobStatus.CANCELLED.value)
+        return record
 
     # ---- worker side -------------------------------------------------------------
 
@@ -171,7 +183,9 @@ class JobStore:
                 return None
             row = session.get(JobRow, claimed, populate_existing=True)
             assert row is not None
-            return JobRecord.from_row(row)
+            record = JobRecord.from_row(row)
+        metrics.record_job_transition(JobStatus.RUNNING.value)
+        return record
 
     def _guarded(self, session: Session, job_id: str, attempt: int, **values: Any) -> bool:
         result = session.execute(
@@ -263,12 +277,18 @@ class JobStore:
                     .values(credits_charged=charge[0], reservation_id=charge[1])
                     .execution_options(synchronize_session=False)
                 )
-            return True
+        metrics.record_job_transition(JobStatus.SUCCEEDED.value)
+        if charge is not None:
+            metrics.record_credits_charged("job", charge[0])
+        return True
 
     def fail(self, job_id: str, attempt: int, code: str, message: str) -> bool:
         """``running`` → ``failed`` for ``attempt`` only, releasing the credits."""
         with self._db.transaction() as session:
-            return self._fail_in(session, job_id, attempt, code, message)
+            failed = self._fail_in(session, job_id, attempt, code, message)
+        if failed:
+            metrics.record_job_transition(JobStatus.FAILED.value)
+        return failed
 
     def _fail_in(
         self, session: Session, job_id: str, attempt: int, code: str, message: str
@@ -294,7 +314,7 @@ class JobStore:
     def requeue(self, job_id: str, attempt: int) -> bool:
         """Give a running job back to the queue (its worker is shutting down)."""
         with self._db.transaction() as session:
-            return self._guarded(
+            requeued = self._guarded(
                 session,
                 job_id,
                 attempt,
@@ -302,6 +322,9 @@ class JobStore:
                 lease_owner=None,
                 lease_expires_at=None,
             )
+        if requeued:
+            metrics.record_job_transition(JobStatus.QUEUED.value)
+        return requeued
 
     def requeue_expired(self) -> tuple[int, int]:
         """Jobs whose lease ran out: back to ``queued``, or ``failed`` after the last attempt.
@@ -336,7 +359,20 @@ class JobStore:
                     WORKER_LOST,
                     f"the job's worker stopped responding {attempt} times; giving up",
                 )
-            return _rowcount(requeued), failed
+        back = _rowcount(requeued)
+        metrics.record_job_transition(JobStatus.QUEUED.value, back)
+        metrics.record_job_transition(JobStatus.FAILED.value, failed)
+        return back, failed
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per status, every status included (one ``GROUP BY`` on an indexed column)."""
+        with self._db.transaction() as session:
+            rows = session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ).all()
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        counts.update({str(status): int(n) for status, n in rows})
+        return counts
 
     def set_callback_state(self, job_id: str, state: str) -> None:
         with self._db.transaction() as session:

@@ -4,7 +4,8 @@ One loop per ``JobRunner`` replica (or per test). It claims up to
 ``concurrent_jobs`` jobs at a time, wakes early when :meth:`JobWorker.wake` is called
 (after a submit), and otherwise polls every ``poll_interval_s``. Expired leases are
 requeued on start and on every poll, so after a restart of the whole service no job
-stays ``running``: its lease runs out and another claim picks it up.
+stays ``running``: its lease runs out and another claim picks it up. At the same
+cadence the worker counts the jobs per state for the ``serve_app_jobs`` gauge.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.runner import JobExecutor
+from serve_app.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,12 @@ class JobWorker:
         if requeued or failed:
             logger.warning("requeued %d jobs with expired leases; %d failed", requeued, failed)
 
+    async def publish_counts(self) -> dict[str, int]:
+        """Count the jobs per state and publish them as the ``serve_app_jobs`` gauge."""
+        counts = await asyncio.to_thread(self.ctx.store.counts)
+        metrics.set_job_counts(counts)
+        return counts
+
     async def claim_available(self) -> int:
         """Start queued jobs while there is room; returns how many started."""
         started = 0
@@ -73,17 +81,21 @@ class JobWorker:
     async def run_forever(self) -> None:
         """Poll until :meth:`stop`; database errors are logged and retried.
 
-        Expired leases are swept on start and then every ``min(lease_s / 2, 10)`` s.
+        Expired leases are swept, and the jobs per state counted for the metrics, on
+        start and then every ``min(lease_s / 2, 10)`` s.
         """
         sweep_every = min(self.ctx.jobs.lease_s / 2, 10.0)
         next_sweep = 0.0
         while not self._stopping:
             self._wake.clear()
             try:
-                if time.monotonic() >= next_sweep:
+                sweep = time.monotonic() >= next_sweep
+                if sweep:
                     await self.sweep()
                     next_sweep = time.monotonic() + sweep_every
                 await self.claim_available()
+                if sweep:
+                    await self.publish_counts()
             except Exception:
                 logger.warning("job worker poll failed; retrying", exc_info=True)
             with contextlib.suppress(TimeoutError):

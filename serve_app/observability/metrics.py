@@ -155,7 +155,8 @@ class Metric:
 FRAMES_DECODED = Metric(
     "counter",
     "serve_app_frames_decoded",
-    "Frames produced by FrameExtractor (decoded, sampled and resized for a model).",
+    "Frames decoded, sampled and resized for a model: by FrameExtractor (kind image or "
+    "video) and by JobRunner for batch jobs (kind job).",
     ("kind",),
 )
 VISUAL_TOKENS = Metric(
@@ -179,7 +180,8 @@ GENERATED_TOKENS = Metric(
 MODEL_LATENCY = Metric(
     "histogram",
     "serve_app_model_latency_seconds",
-    "Time from a model replica receiving a request to its answer, queueing included.",
+    "Time from a model replica (vision-language, story or detector) receiving a request "
+    "to its answer, queueing included.",
     ("model",),
 )
 MODEL_ERRORS = Metric(
@@ -197,7 +199,7 @@ IN_FLIGHT = Metric(
 QUEUE_DEPTH = Metric(
     "gauge",
     "serve_app_queue_depth",
-    "Requests inside a replica waiting for the engine (e.g. for a batch slot).",
+    "Requests inside a model replica waiting for the engine (for a batch slot).",
     ("deployment", "model"),
 )
 CREDITS_CHARGED = Metric(
@@ -209,7 +211,8 @@ CREDITS_CHARGED = Metric(
 JOBS = Metric(
     "gauge",
     "serve_app_jobs",
-    "Batch jobs per state, as last counted by a job runner.",
+    "Batch jobs per state in the database, as last counted by a job runner (every "
+    "runner replica reports the same totals: aggregate with max, not sum).",
     ("state",),
 )
 JOB_TRANSITIONS = Metric(
@@ -282,6 +285,22 @@ def track_in_flight(deployment: str, model: str = "") -> Iterator[None]:
         IN_FLIGHT.inc(-1, deployment=deployment, model=model)
 
 
+@contextmanager
+def observe_latency(deployment: str, model: str) -> Iterator[None]:
+    """Time one model request into :data:`MODEL_LATENCY`, counting it in flight.
+
+    Errors are counted in :data:`MODEL_ERRORS` (no latency is recorded) and re-raised.
+    """
+    start = time.perf_counter()
+    with track_in_flight(deployment, model):
+        try:
+            yield
+        except BaseException as exc:
+            record_model_error(model, exc)
+            raise
+    MODEL_LATENCY.observe(time.perf_counter() - start, model=model)
+
+
 async def observe_generation(
     call: Awaitable[ResultT],
     *,
@@ -321,12 +340,13 @@ def record_credits_charged(kind: str, credits: int) -> None:
     CREDITS_CHARGED.inc(credits, kind=kind)
 
 
-def record_job_transition(state: str) -> None:
-    JOB_TRANSITIONS.inc(1, state=state)
+def record_job_transition(state: str, count: int = 1) -> None:
+    """``count`` jobs entered ``state`` (a committed, guarded status change)."""
+    JOB_TRANSITIONS.inc(count, state=state)
 
 
 def set_job_counts(counts: Mapping[str, int]) -> None:
-    """Jobs per state from one count of the job table."""
+    """Jobs per state from one count of the job table (every state, zeros included)."""
     for state, count in counts.items():
         JOBS.set(count, state=state)
 

@@ -101,3 +101,21 @@ def test_nothing_is_exported_outside_ray() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_observe_latency_times_calls_and_counts_errors() -> None:
+    with metrics.observe_latency("Detector", "face-detection"):
+        assert metrics.IN_FLIGHT.value(deployment="Detector", model="face-detection") == 1
+    with pytest.raises(ValueError), metrics.observe_latency("Detector", "face-detection"):
+        raise ValueError("bad frames")
+    assert metrics.MODEL_LATENCY.count(model="face-detection") == 1  # errors are not timed
+    assert metrics.MODEL_ERRORS.value(model="face-detection", error="ValueError") == 1
+    assert metrics.IN_FLIGHT.value(deployment="Detector", model="face-detection") == 0
+
+
+def test_job_transitions_take_a_count() -> None:
+    metrics.record_job_transition("queued", 3)
+    metrics.record_job_transition("queued", 0)  # nothing moved: nothing recorded
+    metrics.record_job_transition("failed")
+    assert metrics.JOB_TRANSITIONS.value(state="queued") == 3
+    assert metrics.JOB_TRANSITIONS.value(state="failed") == 1
