@@ -10,6 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def percentile_ms(latencies_s: list[float], q: float) -> float:
+    """Nearest-rank ``q``-th percentile of ``latencies_s`` in milliseconds (0 when empty)."""
+    if not latencies_s:
+        return 0.0
+    ordered = sorted(latencies_s)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank] * 1000
+
+
 @dataclass
 class Measurement:
     """Latencies of one bounded load run."""
@@ -31,11 +40,7 @@ class Measurement:
 
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile in milliseconds (0 when nothing succeeded)."""
-        if not self.latencies_s:
-            return 0.0
-        ordered = sorted(self.latencies_s)
-        rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-        return ordered[rank] * 1000
+        return percentile_ms(self.latencies_s, q)
 
     @property
     def mean_ms(self) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import psutil
@@ -53,7 +53,7 @@ class CpuSampler:
 
     ray_tmp: str
     _start: dict[int, float] = field(default_factory=dict)
-    used_s: Counter[str] = field(default_factory=Counter)
+    used_s: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     requests: int = 0
     wall_s: float = 0.0
 
@@ -86,7 +86,7 @@ def cpu_table(sampler: CpuSampler, requests: int, wall_s: float) -> str:
         "| process | CPU ms / request | share |",
         "|---|---|---|",
     ]
-    for name, used in sampler.used_s.most_common():
+    for name, used in sorted(sampler.used_s.items(), key=lambda item: -item[1]):
         if used * 1000 / max(requests, 1) < 0.05:
             continue
         lines.append(f"| {name} | {used * 1000 / requests:.1f} | {used / total:.0%} |")

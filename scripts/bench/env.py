@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serve_app.config import resolve_config_path
 from serve_app.engines.profile import ModelProfile
@@ -45,10 +46,45 @@ class BenchEnv:
         return {"num_cpus": 1, "num_gpus": 1}
 
 
+def app_settings(env: BenchEnv) -> dict[str, Any]:
+    """Settings overrides of the benchmark's app: its data dir, cheap accounts."""
+    return {"data_dir": str(env.data_dir), "accounts": ACCOUNT_SETTINGS}
+
+
+def admin_token(env: BenchEnv) -> str:
+    """An API token of an admin (never charged credits), made straight in the database."""
+    from serve_app.accounts.context import open_accounts
+    from serve_app.accounts.users import create_user, find_user
+    from serve_app.config import Settings
+    from serve_app.errors import NotFound
+
+    accounts = open_accounts(Settings(**app_settings(env)))
+    try:
+        try:
+            user = find_user(accounts.database, "bench-admin")
+        except NotFound:
+            user = create_user(
+                accounts.database, accounts.passwords, "bench-admin", "bench-password-1",
+                is_admin=True,
+            )  # fmt: skip
+        return accounts.tokens.create(user.id, "bench").token
+    finally:
+        accounts.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def tiny_profile(data_dir: Path) -> ModelProfile:
+    """The shipped tiny CPU profile, its model built offline under ``data_dir/models``."""
+    from serve_app.engines.tiny_model import ensure_tiny_model
+
+    model_dir = ensure_tiny_model(data_dir / "models" / "tiny-qwen2.5-vl")
+    shipped = ModelProfile.from_yaml(resolve_config_path(TINY_PROFILE))
+    return shipped.model_copy(update={"model": str(model_dir)})
 
 
 @contextlib.contextmanager
@@ -58,15 +94,12 @@ def bench_env(keep: bool = False, profile_path: str | None = None) -> Iterator[B
     The tiny model is built offline with the CPU profile's settings; another profile
     (e.g. a GPU one) is used as it is.
     """
-    from serve_app.engines.tiny_model import ensure_tiny_model
     from tests.support.media_files import make_image, make_video
 
     root = Path(tempfile.mkdtemp(prefix="serve-app-bench-"))
     try:
         (root / "data").mkdir()
-        model_dir = ensure_tiny_model(root / "data" / "models" / "tiny-qwen2.5-vl")
-        shipped = ModelProfile.from_yaml(resolve_config_path(TINY_PROFILE))
-        profile = shipped.model_copy(update={"model": str(model_dir)})
+        profile = tiny_profile(root / "data")
         if profile_path:
             profile = ModelProfile.from_yaml(resolve_config_path(profile_path))
         image = make_image(root / "photo.jpg", "jpeg", 320, 240)

@@ -30,6 +30,18 @@ NOTES = """\
   replicas (nothing waits in Serve's router), then with 4 in flight (requests wait in
   the router). The last row is one replica as shipped (4 requests at once, one
   decoder thread per core), against the queued single replica.
+- **Memory**: the full graph (as for the overhead), warmed up with one small
+  chunked upload; then 1-, 10- and 4-minute 1080p30 H.264 videos (`testsrc2`, 4
+  Mbit/s: 30, 304 and 121 MB, made once with PyAV and cached in `.bench-cache/`) go
+  to `POST /api/analyze` in 8 MiB chunks, one after the other, with the default
+  interval and frame cap. The proxy's and replicas' memory is sampled from /proc
+  (totals) and read from the kernel's per-process peak RSS, reset at each phase:
+  the chunks before the last ("upload") and the last chunk, whose request assembles,
+  probes and analyses the file ("analysis"). Growth is over the warm idle memory
+  before the first video; "physical" counts the cluster's object-store pages once.
+  The media probe caps (3 h, 648,000 frames, 2 GiB, 120 s of decoding) admit a
+  10-minute video as they are. `--malloc-tuning` starts Ray with the glibc settings
+  of `scripts/serve.sh`.
 
 ## Reading the numbers
 
@@ -74,9 +86,6 @@ yet; see README, "Operators", for serving the vLLM profile on one GPU.
 
 ## Not measured yet (TODO)
 
-- **Memory**: peak RSS of the proxy and the replicas during a 300 MB chunked upload
-  and during a 10-minute 1080p video analysis (must stay bounded, not proportional to
-  the file). Not part of this entry point yet.
 - **Load test**: `scripts/load_test.py` (loopback only, bounded in count and time):
   mixed analyses, stories, job submissions and stats polls for a few minutes; error
   rates, latency percentiles, and that credits and jobs reconcile afterwards.

@@ -21,35 +21,10 @@ import httpx
 
 from scripts.bench.common import Measurement, Row, ratio, run_load
 from scripts.bench.cpu import CpuSampler, cpu_table
-from scripts.bench.env import ACCOUNT_SETTINGS, BenchEnv, Cluster
+from scripts.bench.env import BenchEnv, Cluster, admin_token, app_settings
 
 LOADS = ((1, 50), (16, 200))  # (concurrency, requests)
 PROMPT = "Describe this image."
-
-
-def _settings(env: BenchEnv) -> dict[str, Any]:
-    return {"data_dir": str(env.data_dir), "accounts": ACCOUNT_SETTINGS}
-
-
-def _admin_token(env: BenchEnv) -> str:
-    """An admin (not charged) and its API token, straight in the database."""
-    from serve_app.accounts.context import open_accounts
-    from serve_app.accounts.users import create_user, find_user
-    from serve_app.config import Settings
-    from serve_app.errors import NotFound
-
-    accounts = open_accounts(Settings(**_settings(env)))
-    try:
-        try:
-            user = find_user(accounts.database, "bench-admin")
-        except NotFound:
-            user = create_user(
-                accounts.database, accounts.passwords, "bench-admin", "bench-password-1",
-                is_admin=True,
-            )  # fmt: skip
-        return accounts.tokens.create(user.id, "bench").token
-    finally:
-        accounts.close()
 
 
 async def _in_process(env: BenchEnv, time_limit_s: float) -> tuple[list[Measurement], list]:
@@ -83,10 +58,10 @@ async def _in_process_app(
     from serve_app.api.app import create_app
     from serve_app.config import Settings
 
-    settings = Settings(**_settings(env))
+    settings = Settings(**app_settings(env))
     accounts = open_accounts(settings)
     app = create_app(pipeline, settings, accounts)
-    token = _admin_token(env)
+    token = admin_token(env)
     body = env.image.read_bytes()
     transport = httpx.ASGITransport(app=app)
     try:
@@ -131,9 +106,9 @@ async def _serve_http(
     args = AppArgs(
         models=[ModelEntry(profile=env.profile, max_batch_size=max_batch_size)],
         story_model=None,
-        settings=_settings(env),
+        settings=app_settings(env),
     )
-    token = _admin_token(env)
+    token = admin_token(env)
     options = {"VisionLanguageModel": {"ray_actor_options": env.model_actor_options}}
     serve.run(build_graph(args, options), name="bench-overhead", route_prefix="/bench")
     body = env.image.read_bytes()

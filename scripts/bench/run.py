@@ -1,13 +1,16 @@
 """Run the benchmarks, print a table, write BENCHMARKS.md.
 
 Usage (from the repository root):
-    .venv/bin/python -m scripts.bench [--cases overhead batching scaling] [--out BENCHMARKS.md]
+    .venv/bin/python -m scripts.bench [--cases overhead batching scaling memory]
+        [--out BENCHMARKS.md] [--malloc-tuning]
 
 Starts one local Ray cluster (2 CPUs unless --num-cpus, GPUs as detected, its own
 RAY_TMPDIR, Serve on a free loopback port), runs each case with bounded request counts
 and a time cap per measurement, and shuts Serve and Ray down at the end, also on errors
 and Ctrl-C. ``--profile`` benchmarks another model profile (e.g. the transformers
-backend with ``device: cuda``) instead of the tiny CPU model.
+backend with ``device: cuda``) instead of the tiny CPU model. ``--malloc-tuning`` starts
+Ray with the glibc malloc settings of ``scripts/serve.sh`` (every Ray process inherits
+them), as the service is deployed; the memory case says which it ran with.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one torch thread per process, a
 from scripts.bench import common
 from scripts.bench.common import Row, markdown_rows, text_table
 
-CASES = ("overhead", "batching", "scaling")
+CASES = ("overhead", "batching", "scaling", "memory")
 
 
 def machine() -> str:
@@ -59,11 +62,20 @@ def load() -> str:
 
 
 def run_cases(
-    cases: list[str], time_limit_s: float, keep: bool, profile: str | None, num_cpus: int
+    cases: list[str],
+    time_limit_s: float,
+    keep: bool,
+    profile: str | None,
+    num_cpus: int,
+    malloc_tuning: bool = False,
 ) -> tuple[list[Row], list[str]]:
     """Rows of every case, and extra markdown sections some cases add."""
-    from scripts.bench import batching, overhead, scaling
+    from scripts.bench import batching, memory, overhead, scaling
     from scripts.bench.env import bench_env, ray_cluster
+    from scripts.bench.procmem import MALLOC_TUNING
+
+    if malloc_tuning:
+        os.environ.update(MALLOC_TUNING)  # inherited by every Ray process, the proxy too
 
     rows: list[Row] = []
     extras: list[str] = []
@@ -79,6 +91,8 @@ def run_cases(
                 )
             elif case == "batching":
                 new, extra = batching.run(env, time_limit_s)
+            elif case == "memory":
+                new, extra = memory.run(env, cluster, time_limit_s, malloc_tuning)
             else:
                 new, extra = scaling.run(env, time_limit_s)
             rows += new
@@ -104,6 +118,14 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def table_intro() -> str:
+    return (
+        "Every ratio is requests/s against the first row of its case (same concurrency),\n"
+        f"measured in the same run; each row is the best of {common.REPEAT} runs. p50/p99:\n"
+        "per-request latency seen by the client (nearest rank); errors: failed requests."
+    )
+
+
 def document(
     rows: list[Row], extras: list[str], command: str, started: str, loads: tuple[str, str]
 ) -> str:
@@ -118,14 +140,7 @@ def document(
             f"Machine: {machine()}.",
             f"Load average (1/5/15 min) before: {loads[0]}; after: {loads[1]}.",
             "",
-            "Every ratio is requests/s against the first row of its case (same concurrency),",
-            f"measured in the same run; each row is the best of {common.REPEAT} runs. p50/p99:",
-            "per-request latency seen by the client (nearest rank); errors: failed requests.",
-            "",
-            markdown_rows(rows),
-            "",
-            summary(rows),
-            "",
+            *((table_intro(), "", markdown_rows(rows), "", summary(rows), "") if rows else ()),
             *(f"{extra}\n" for extra in extras),
             NOTES,
         ]
@@ -147,16 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs given to Ray")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--malloc-tuning",
+        action="store_true",
+        help="start Ray with the glibc malloc settings of scripts/serve.sh",
+    )
     ns = parser.parse_args(argv)
     common.REPEAT = max(1, ns.repeat)
 
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     before = load()
-    rows, extras = run_cases(ns.cases, ns.time_limit, ns.keep, ns.profile, ns.num_cpus)
+    rows, extras = run_cases(
+        ns.cases, ns.time_limit, ns.keep, ns.profile, ns.num_cpus, ns.malloc_tuning
+    )
     after = load()
-    print(text_table(rows))
-    print()
-    print(markdown_rows(rows))
+    if rows:
+        print(text_table(rows))
+        print()
+        print(markdown_rows(rows))
     for extra in extras:
         print()
         print(extra)
