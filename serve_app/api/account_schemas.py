@@ -16,6 +16,8 @@ class LoginRequest(BaseModel):
 
     username: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
+    #: Form logins: the page to return to (a path on this site; anything else: home).
+    next: str | None = Field(None, max_length=2000)
 
 
 class LoginResponse(BaseModel):

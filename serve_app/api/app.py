@@ -11,12 +11,13 @@ from serve_app.api.deps import AppContext
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.jobs import install_jobs
 from serve_app.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from serve_app.api.routes import analyze, health
+from serve_app.api.routes import analyze, capabilities, health
 from serve_app.api.routes import story as story_routes
 from serve_app.config import Settings
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
 from serve_app.story.protocol import StoryPipeline
+from serve_app.web.install import install_web
 
 
 def create_app(
@@ -31,7 +32,8 @@ def create_app(
 
     ``accounts`` comes from :func:`serve_app.accounts.context.open_accounts`. With a
     ``story`` pipeline the Story API (``POST /analyze/``) is mounted too, and with
-    ``jobs`` the batch video inference routes (``/videoinfer/``). Behind Ray Serve
+    ``jobs`` the batch video inference routes (``/videoinfer/``). The web UI (``/ui/``)
+    is always mounted and shows what is. Behind Ray Serve
     pass ``echo_request_id=False``: the proxy adds ``X-Request-ID`` to responses itself.
     """
     app = FastAPI(
@@ -47,10 +49,12 @@ def create_app(
     install_accounts(app, accounts)
     app.include_router(health.router)
     app.include_router(analyze.router)
+    app.include_router(capabilities.router)
     if story is not None:
         app.include_router(story_routes.router)
     if jobs is not None:
         install_jobs(app, jobs)
+    install_web(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app

@@ -49,3 +49,24 @@ class JobStatusResponse(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     models: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class JobSummary(BaseModel):
+    """One job of ``GET /api/jobs`` (times are ISO 8601, UTC)."""
+
+    job_id: str
+    status: int = Field(description="0 succeeded, 1 queued or running, 2 failed, 3 cancelled.")
+    state: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    created_at: str
+    updated_at: str = Field(description="The job's last change (status or progress).")
+    finished_at: str | None
+    infer_fps: float
+    models: list[str] = Field(description="The model_id of each of the job's models.")
+    frames_done: int
+    frames_total: int | None
+    error_code: str | None
+    error_message: str | None
+
+
+class JobListResponse(BaseModel):
+    jobs: list[JobSummary] = Field(description="The caller's most recent jobs, newest first.")

@@ -11,6 +11,7 @@ nobody wants are not decoded at all.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,11 +126,16 @@ def iter_frames(
     limits: MediaLimits,
     *,
     start: int = 0,
+    seek_pts: int | None = None,
 ) -> Iterator[FrameChunk]:
     """Pass 2: decode front to back and yield the planned frames in batches.
 
     Args:
         start: skip the first ``start`` planned frames (they are not converted).
+        seek_pts: first seek to the keyframe at or before this timestamp (stream time
+            base; pass a keyframe's pts from the stream index) and decode from there.
+            Where the container cannot seek, or lands past a planned frame, that frame
+            is not yielded: callers that seek retry without it.
 
     A frame the decoder never produces (damaged data) is left out; callers compare
     the yielded indices with the plan. Raises MediaRejected past the time limit.
@@ -169,6 +175,9 @@ def iter_frames(
         codec.thread_type = "AUTO"
         codec.thread_count = limits.decode_threads
         skip_nonref = codec.name == "h264"
+        if seek_pts is not None:
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
         errors = 0
         for packet in _demux(container, stream):
             if not slot:

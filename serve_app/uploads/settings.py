@@ -19,6 +19,9 @@ class UploadSettings(BaseModel):
     #: Largest chunk (one request's ``file`` part); keep it well below
     #: ``max_request_bytes``: Ray's HTTP proxy holds each request body in memory.
     max_chunk_bytes: int = Field(default=32 * MIB, ge=1)
+    #: Chunk size recommended to clients (``GET /api/capabilities``, the web page);
+    #: capped at ``max_chunk_bytes`` there.
+    chunk_bytes: int = Field(default=8 * MIB, ge=1)
     #: Most chunks one upload may declare (``total_chunks``).
     max_chunks: int = Field(default=4096, ge=1)
     #: An unfinished upload with no new chunk for this long is removed; its chunks

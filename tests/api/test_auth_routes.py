@@ -64,7 +64,7 @@ async def test_json_login_sets_hardened_cookies(api):
 
 async def test_form_login_redirects_to_the_page(api):
     response = await api.post("/login", data={"username": "alice", "password": PASSWORD})
-    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert response.status_code == 303 and response.headers["location"] == "/ui/analyze"
     assert (await api.get("/api/me")).status_code == 200
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from serve_app.errors import MediaRejected
 from serve_app.media.limits import MediaLimits
-from serve_app.media.probe import probe_video
+from serve_app.media.probe import open_container, probe_video
+from serve_app.media.sampling import index_stream
 from serve_app.media.stream import frames_at_rate, iter_frames, output_size, plan_frames
 from tests.support.media_files import decode_index
 
@@ -64,3 +67,25 @@ def test_decoding_is_time_limited(clips) -> None:
     info = probe_video(path, MediaLimits())
     with pytest.raises(MediaRejected):
         plan_frames(path, info, 5, limits)
+
+
+@pytest.mark.parametrize("options", [{}, {"codec": "vp9", "container": "webm", "live": True}])
+def test_a_seek_starts_decoding_at_a_keyframe(clips, limits, options) -> None:
+    path = clips.get(frames=60, width=160, height=120, gop=12, **options)
+    info = probe_video(path, limits)
+    plan = plan_frames(path, info, 30, limits)
+    every = np.concatenate([c.frames for c in iter_frames(path, info, plan, 8, limits)])
+    keys = np.sort(plan_keyframes(path, info, limits))
+    seek = int(keys[2])
+    first = plan.pts.index(seek)
+    seeked = list(iter_frames(path, info, plan, 8, limits, seek_pts=seek))
+    indices = [i for c in seeked for i in c.frame_indices]
+    assert indices == list(plan.frame_indices[first:])  # nothing before the keyframe
+    frames = np.concatenate([c.frames for c in seeked])
+    assert np.array_equal(frames, every[first:])  # the same pixels as without the seek
+
+
+def plan_keyframes(path, info, limits: MediaLimits) -> np.ndarray:
+    with open_container(path, info.container) as (container, stream):
+        index = index_stream(container, stream, limits, time.monotonic() + 30)
+    return index.pts[index.keyframe]

@@ -14,7 +14,8 @@ from serve_app.accounts.settings import AccountSettings
 from serve_app.api.account_schemas import LoginRequest, LoginResponse, MeResponse
 from serve_app.api.auth import CSRF_HEADER, Accounts, CurrentUser, same_origin
 from serve_app.api.schemas import ErrorResponse
-from serve_app.errors import InvalidRequest, PermissionDenied
+from serve_app.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, RateLimited
+from serve_app.web.navigation import login_url, safe_next
 
 router = APIRouter(tags=["accounts"])
 
@@ -22,7 +23,8 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def _read_login(request: Request) -> tuple[LoginRequest, bool]:
-    """The credentials from a JSON or form body, and whether it was a form."""
+    """The credentials from a JSON or form body, and whether it was a form (the web page's
+    sign-in form without JavaScript; it may name the page to return to in ``next``)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_form = content_type in _FORM_TYPES
     data: Any
@@ -57,7 +59,7 @@ def _set_cookies(response: Response, settings: AccountSettings, session: str, cs
     "/login",
     response_model=LoginResponse,
     responses={
-        303: {"description": "Form login succeeded; back to the web page"},
+        303: {"description": "Form login: to the page in 'next', or back to the sign-in page"},
         400: {"model": ErrorResponse},
         401: {"model": ErrorResponse, "description": "Wrong username or password"},
         403: {"model": ErrorResponse, "description": "Cross-site login refused"},
@@ -70,12 +72,20 @@ async def login(request: Request, accounts: Accounts) -> Response:
         raise PermissionDenied("cross-site login refused")
     credentials, is_form = await _read_login(request)
     address = request.client.host if request.client else "unknown"
-    result = await run_in_threadpool(
-        log_in, accounts, credentials.username, credentials.password, address
-    )
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    target = safe_next(credentials.next, base)
+    try:
+        result = await run_in_threadpool(
+            log_in, accounts, credentials.username, credentials.password, address
+        )
+    except (AuthenticationFailed, RateLimited) as exc:
+        if not is_form:
+            raise
+        error = "invalid" if isinstance(exc, AuthenticationFailed) else "rate_limited"
+        return RedirectResponse(login_url(base, target, error), status_code=303)
     response: Response
     if is_form:
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(target, status_code=303)
     else:
         body = LoginResponse(
             username=result.user.username,
