@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 from ray.serve.handle import DeploymentHandle
@@ -43,7 +44,10 @@ class ServePipeline(ModelCatalog[DeploymentHandle]):
                 self._dispatched.track(model.deployment_name),
             ):
                 frames = self._frames.extract.remote(job.media, job.spec, profile, job.request_id)
-                result: GenerationResult = await model.describe.remote(frames, job)
+                # The model needs the frames, not the file: inline media (up to
+                # inline_media_bytes) would otherwise be copied to its replica too.
+                prompt_only = dataclasses.replace(job, media=b"")
+                result: GenerationResult = await model.describe.remote(frames, prompt_only)
         except Exception as exc:
             raise domain_error(exc) from None
         return result
