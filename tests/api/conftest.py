@@ -84,3 +84,11 @@ async def client(tiny_engine, settings: Settings) -> AsyncIterator[httpx.AsyncCl
         yield c
     accounts.close()
     await down_engine.shutdown()
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> bytes:
+    """A 2 s H.264 clip of the astronaut photo, panned (tests/support/job_videos.py)."""
+    from tests.support.job_videos import make_astronaut_video
+
+    return make_astronaut_video(tmp_path_factory.mktemp("v") / "a.mp4").read_bytes()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -30,6 +29,7 @@ from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.worker import JobWorker
 from serve_app.pipeline.local import LocalPipeline
 from tests.api.conftest import tiny_profile
+from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
 from tests.support.databases import (  # noqa: F401  (fixtures)
@@ -40,7 +40,7 @@ from tests.support.databases import (  # noqa: F401  (fixtures)
     postgres_url,
     sqlite_template,
 )
-from tests.support.job_videos import astronaut, astronaut_frame, expected_face, make_astronaut_video
+from tests.support.job_videos import astronaut, astronaut_frame, expected_face
 from tests.support.story_engines import ScriptedEngine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,26 +60,6 @@ SUMMARY_KEYS = {
     "error_code",
     "error_message",
 }
-
-
-@dataclass
-class Env:
-    client: httpx.AsyncClient
-    accounts: AccountsContext
-    jobs: JobsContext
-    worker: JobWorker
-    user: User
-    token: str
-
-    def key(self, user: User | None = None) -> dict[str, str]:
-        if user is None:
-            return {"api_key": self.token}
-        return {"api_key": self.accounts.tokens.create(user.id, "t").token}
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> bytes:
-    return make_astronaut_video(tmp_path_factory.mktemp("v") / "a.mp4").read_bytes()
 
 
 @pytest.fixture

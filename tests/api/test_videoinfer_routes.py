@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.worker import JobWorker
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.local import LocalPipeline
+from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
 from tests.support.databases import (  # noqa: F401  (fixtures)
@@ -44,26 +44,6 @@ CAPTION = {
     "inference_type": "vlm",
     "inference_params": {"prompt": "What is here?", "max_tokens": 4},
 }
-
-
-@dataclass
-class Env:
-    client: httpx.AsyncClient
-    accounts: AccountsContext
-    jobs: JobsContext
-    worker: JobWorker
-    user: User
-    token: str
-
-    def key(self, user: User | None = None) -> dict[str, str]:
-        if user is None:
-            return {"api_key": self.token}
-        return {"api_key": self.accounts.tokens.create(user.id, "t").token}
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> bytes:
-    return make_astronaut_video(tmp_path_factory.mktemp("v") / "a.mp4").read_bytes()
 
 
 @pytest.fixture
