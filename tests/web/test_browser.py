@@ -149,10 +149,11 @@ def test_sign_in_and_out(
     expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
     page.fill("#password", "password-alice")
     page.press("#password", "Enter")  # the keyboard works too
-    page.wait_for_url(f"**{PREFIX}/ui/tokens")
+    # Exact URLs: a glob like **/ui/tokens would also match .../ui/login?next=/web/ui/tokens.
+    page.wait_for_url(re.compile(rf"^http://[^/]+{PREFIX}/ui/tokens$"))  # after "load"
     expect(page.locator("#credits")).to_have_text("200 credits")
     page.click("#sign-out")
-    page.wait_for_url(f"**{PREFIX}/ui/login")
+    page.wait_for_url(re.compile(rf"^http://[^/]+{PREFIX}/ui/login$"))
     page.goto(service.url + "/ui/analyze")
     page.wait_for_url(re.compile(r".*/ui/login\?next="))
     context.close()
