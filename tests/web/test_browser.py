@@ -206,7 +206,7 @@ def test_analyze_a_video_in_chunks_through_network_errors(
     assert page.locator("#credits").inner_text() == f"{before - 10} credits"
     assert page.locator("#analyze-error").is_hidden()
     assert balance(service, alice) == before - 10  # charged once
-    screenshot(page, "analyze-desktop")
+    screenshot(page, "analyze-result-desktop")
 
 
 def test_write_a_story(page: Any, service: Service, alice: str) -> None:
@@ -220,7 +220,7 @@ def test_write_a_story(page: Any, service: Service, alice: str) -> None:
     assert page.locator("#story-translation").get_attribute("lang") == "ja"
     assert int(page.locator("#story-output-tokens").inner_text()) > 0
     assert balance(service, alice) == before - 10
-    screenshot(page, "story-desktop")
+    screenshot(page, "story-result-desktop")
 
 
 def test_create_copy_and_revoke_a_token(page: Any, service: Service, alice: str) -> None:
@@ -238,7 +238,7 @@ def test_create_copy_and_revoke_a_token(page: Any, service: Service, alice: str)
     assert secret not in row.inner_text()  # never listed again
     page.click("#token-copy")
     page.wait_for_function("() => document.getElementById('token-copy-status').textContent")
-    screenshot(page, "tokens-desktop")
+    screenshot(page, "tokens-created-desktop")
 
     works = httpx.get(f"{service.url}/api/me", headers={"Authorization": f"Bearer {secret}"})
     assert works.status_code == 200 and works.json()["username"] == "alice"
@@ -286,7 +286,7 @@ def test_a_video_job_runs_to_100_percent(
     results = page.request.get(page.locator("#job-download").get_attribute("href")).json()
     assert len(results["frame_offsets"]) == 10 and len(results["face-detection"]) == 10
     assert page.locator("#recent-body tr").first.inner_text().count("succeeded") == 1
-    screenshot(page, "jobs-desktop")
+    screenshot(page, "jobs-result-desktop")
 
 
 def test_stats_update_live(page: Any, service: Service, alice: str) -> None:
@@ -307,7 +307,7 @@ def test_stats_update_live(page: Any, service: Service, alice: str) -> None:
         }"""
     )
     assert cpu_line > 20
-    screenshot(page, "stats-desktop")
+    screenshot(page, "stats-live-desktop")
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])

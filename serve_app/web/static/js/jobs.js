@@ -281,6 +281,7 @@ async function loadRecent() {
   $("recent-empty").hidden = jobs.length > 0;
   $("recent-wrap").hidden = jobs.length === 0;
   $("recent-body").replaceChildren(...jobs.map(recentRow));
+  if (!current && jobs.length > 0) follow(jobs[0].job_id); // coming back: show the latest
   if (jobs.some((job) => job.status === 1)) recentTimer = setTimeout(loadRecent, 3000);
 }
 
@@ -299,7 +300,7 @@ function recentRow(job) {
     h("td", {}, formatDate(job.created_at, true)),
     h("td", { className: "hide-phone" }, (job.models || []).join(", ")),
     h("td", {}, status),
-    h("td", { className: "num" }, done),
+    h("td", { className: "num hide-phone" }, done),
     h("td", { className: "num" }, view),
   );
 }
