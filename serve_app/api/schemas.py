@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -15,6 +17,11 @@ class AnalyzeResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+def error_responses(table: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for error statuses: ``{status: description}`` → entries."""
+    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
 
 
 class HealthResponse(BaseModel):

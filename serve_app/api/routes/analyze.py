@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from serve_app.api.auth import REPLAY_HEADER, Accounts, CurrentUser, IdempotencyKey
 from serve_app.api.deps import Context, RequestId, get_context
-from serve_app.api.schemas import AnalyzeResponse, ErrorResponse
+from serve_app.api.schemas import AnalyzeResponse, error_responses
 from serve_app.api.upload_schemas import UploadProgress, UploadStatus
 from serve_app.pipeline.analysis import AnalyzeParams
 from serve_app.uploads.chunks import ChunkStore
@@ -24,11 +24,7 @@ from serve_app.uploads.state import UploadState
 router = APIRouter(prefix="/api", tags=["analysis"])
 
 
-def _errors(table: dict[int, str]) -> dict[int | str, dict[str, object]]:
-    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
-
-
-_ANALYZE_ERRORS = _errors(
+_ANALYZE_ERRORS = error_responses(
     {
         400: "Bad parameters or chunk fields, unknown model, unsupported media type, "
         "chunk_sha256 mismatch",
@@ -130,7 +126,7 @@ async def analyze_media(
 @router.get(
     "/uploads/{upload_id}",
     response_model=UploadStatus,
-    responses=_errors(
+    responses=error_responses(
         {
             400: "Malformed upload_id",
             401: "No valid API token or login session",

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from serve_app.api.auth import CurrentUser
 from serve_app.api.capabilities import describe_capabilities
 from serve_app.api.capability_schemas import CapabilitiesResponse
 from serve_app.api.deps import Context
-from serve_app.api.schemas import ErrorResponse
+from serve_app.api.schemas import error_responses
 from serve_app.jobs.context import JobsContext
 
 router = APIRouter(prefix="/api", tags=["service"])
 
 
-def _errors(table: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
-
-
 @router.get(
     "/capabilities",
     response_model=CapabilitiesResponse,
-    responses=_errors({401: "No valid API token or login session", 429: "Rate limited"}),
+    responses=error_responses({401: "No valid API token or login session", 429: "Rate limited"}),
 )
 def capabilities(ctx: Context, user: CurrentUser, request: Request) -> CapabilitiesResponse:
     """Analysis models and defaults, upload, story and job limits, prices.

@@ -11,20 +11,18 @@ from serve_app.api.auth import CurrentUserOrApiKey
 from serve_app.api.job_deps import Jobs
 from serve_app.api.job_schemas import JobListResponse
 from serve_app.api.routes.videoinfer import JobId
-from serve_app.api.schemas import ErrorResponse
+from serve_app.api.schemas import error_responses
 from serve_app.jobs import frame_images, listing
 
 router = APIRouter(tags=["video inference"])
 
 
-def _errors(table: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
-
-
 @router.get(
     "/api/jobs",
     response_model=JobListResponse,
-    responses=_errors({400: "limit out of range", 401: "No valid API token", 429: "Rate limited"}),
+    responses=error_responses(
+        {400: "limit out of range", 401: "No valid API token", 429: "Rate limited"}
+    ),
 )
 def list_jobs(
     user: CurrentUserOrApiKey,
@@ -47,7 +45,7 @@ def list_jobs(
             "size (the pixel space of the boxes in the job's results), X-Frame-Time its "
             "time in seconds.",
         },
-        **_errors(
+        **error_responses(
             {
                 400: "frame_offset is negative or beyond the video's last frame",
                 401: "No valid API token",

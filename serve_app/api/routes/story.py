@@ -13,7 +13,7 @@ from serve_app.accounts.charging import charge
 from serve_app.accounts.idempotency import file_sha256, fingerprint
 from serve_app.api.auth import Accounts, CurrentUser, IdempotencyKey, replay_response
 from serve_app.api.deps import Context, RequestId, Story
-from serve_app.api.schemas import ErrorResponse
+from serve_app.api.schemas import error_responses
 from serve_app.api.story_schemas import StoryResponse, story_body
 from serve_app.storage.spool import spooled
 from serve_app.story.service import StoryParams, check_file_count, prepare_story, tell_story
@@ -23,9 +23,8 @@ router = APIRouter(tags=["story"])
 #: Names the parts of the story that reached their token limit and were trimmed.
 TRUNCATED_HEADER = "X-Story-Truncated"
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
+_ERRORS = error_responses(
+    {
         400: "No file, too many files, images mixed with a video, several videos, a file "
         "over its size limit (named in the detail), unsupported type, bad prompt or language",
         401: "No valid API token or login session",
@@ -37,8 +36,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         429: "Rate limited (see Retry-After)",
         502: "A model produced no usable answer (e.g. an empty story)",
         503: "A model backend is unavailable or overloaded (see Retry-After)",
-    }.items()
-}
+    }
+)
 
 
 @router.post("/analyze/", response_model=StoryResponse, responses=_ERRORS)

@@ -23,7 +23,7 @@ from serve_app.api.job_schemas import (
     SubmitResponse,
     UploadResponse,
 )
-from serve_app.api.schemas import ErrorResponse
+from serve_app.api.schemas import error_responses
 from serve_app.jobs import service
 from serve_app.jobs.spec import JobRequest
 
@@ -38,14 +38,10 @@ JobId = Annotated[
 ]
 
 
-def _errors(table: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse, "description": text} for status, text in table.items()}
-
-
 @router.post(
     "/video_upload_signed_url/",
     response_model=SignedUrlResponse,
-    responses=_errors({400: "file_name is not a video name", 401: "No valid API token"}),
+    responses=error_responses({400: "file_name is not a video name", 401: "No valid API token"}),
 )
 async def video_upload_signed_url(
     body: SignedUrlRequest, user: CurrentUserOrApiKey, jobs: Jobs, request: Request
@@ -54,7 +50,7 @@ async def video_upload_signed_url(
     return {"signed_url": service.upload_url(jobs, user, body.file_name, base_url(request))}
 
 
-_UPLOAD_ERRORS = _errors(
+_UPLOAD_ERRORS = error_responses(
     {
         400: "Not a video, or content that does not fit the extension",
         403: "Missing, tampered or expired signature",
@@ -89,7 +85,9 @@ async def upload_object(name: str, request: Request, jobs: Jobs, accounts: Accou
 
 @router.get(
     "/results/{name}",
-    responses=_errors({403: "Missing, tampered or expired signature", 404: "No such results"}),
+    responses=error_responses(
+        {403: "Missing, tampered or expired signature", 404: "No such results"}
+    ),
 )
 async def download_results(name: str, request: Request, jobs: Jobs) -> Response:
     """The results JSON of a job (the ``output_signed_url`` of its status)."""
@@ -106,7 +104,7 @@ async def download_results(name: str, request: Request, jobs: Jobs) -> Response:
     "/videoinfer/",
     response_model=SubmitResponse,
     response_model_exclude_none=True,
-    responses=_errors(
+    responses=error_responses(
         {
             400: "Bad infer_fps, unknown model, bad inference_params, refused input_url "
             "or callback_url, nothing uploaded yet",
@@ -127,7 +125,7 @@ async def submit_job(body: JobRequest, user: CurrentUserOrApiKey, jobs: Jobs) ->
 @router.get(
     "/videoinfer/",
     response_model=JobStatusResponse,
-    responses=_errors({401: "No valid API token", 404: "No such job", 429: "Rate limited"}),
+    responses=error_responses({401: "No valid API token", 404: "No such job", 429: "Rate limited"}),
 )
 def job_status(
     job_id: JobId, user: CurrentUserOrApiKey, jobs: Jobs, request: Request
@@ -140,7 +138,7 @@ def job_status(
 @router.delete(
     "/videoinfer/",
     response_model=JobStatusResponse,
-    responses=_errors(
+    responses=error_responses(
         {401: "No valid API token", 404: "No such job", 409: "The job already finished"}
     ),
 )
