@@ -81,6 +81,13 @@ def check_csrf(request: Request, accounts: AccountsContext, session_secret: str)
         )
 
 
+def login_session(accounts: AccountsContext, cookie: str) -> tuple[str, User] | None:
+    """The secret and user of the live login session behind a session ``cookie``."""
+    session_secret = accounts.signer.unsign(cookie)
+    user = accounts.sessions.authenticate(session_secret) if session_secret else None
+    return (session_secret, user) if session_secret is not None and user is not None else None
+
+
 def authenticate_request(
     request: Request, accounts: AccountsContext, *, allow_query_key: bool = False
 ) -> Principal:
@@ -105,10 +112,10 @@ def authenticate_request(
             raise AuthenticationFailed(
                 "authentication required: send 'Authorization: Bearer <API token>' or log in"
             )
-        session_secret = accounts.signer.unsign(cookie)
-        user = accounts.sessions.authenticate(session_secret) if session_secret else None
-        if session_secret is None or user is None:
+        session = login_session(accounts, cookie)
+        if session is None:
             raise AuthenticationFailed("your login session has expired or is invalid; log in again")
+        session_secret, user = session
         if request.method not in SAFE_METHODS:
             check_csrf(request, accounts, session_secret)
         principal = Principal(user, "session", session_id(session_secret))

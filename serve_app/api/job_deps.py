@@ -9,9 +9,15 @@ from fastapi import Depends, Request
 from serve_app.jobs.context import JobsContext
 
 
-def get_jobs(request: Request) -> JobsContext:
+def mounted_jobs(request: Request) -> JobsContext | None:
+    """The app's video jobs, or None when they are not mounted (``install_jobs``)."""
     jobs = getattr(request.app.state, "jobs", None)
-    if not isinstance(jobs, JobsContext):
+    return jobs if isinstance(jobs, JobsContext) else None
+
+
+def get_jobs(request: Request) -> JobsContext:
+    jobs = mounted_jobs(request)
+    if jobs is None:
         raise RuntimeError("install_jobs(app, jobs) was not called")
     return jobs
 

@@ -148,8 +148,6 @@ def _local_input(ctx: JobsContext, key: str) -> Iterator[Path]:
 
 
 def _job_frame(ctx: JobsContext, user: User, job_id: str, frame_offset: int) -> FrameImage:
-    if frame_offset < 0:
-        raise InvalidRequest("frame_offset must be 0 or more")
     record = ctx.store.get(job_id, user.id)
     if record.input_key is None:
         raise Gone("the job's input came from input_url; the service keeps no copy of it")

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from starlette.requests import Request
+
 HOME = "/ui/analyze"
 LOGIN = "/ui/login"
+
+
+def base_path(request: Request) -> str:
+    """The app's mount point as the client sees it (a Serve route prefix, or '')."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 def safe_next(value: str | None, base: str) -> str:

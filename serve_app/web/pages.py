@@ -9,9 +9,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from serve_app.api.capabilities import describe_capabilities
 from serve_app.api.deps import get_context
+from serve_app.api.job_deps import mounted_jobs
 from serve_app.web.api_reference import build_reference
-from serve_app.web.navigation import HOME, login_url, safe_next
-from serve_app.web.rendering import base_path, render
+from serve_app.web.navigation import HOME, base_path, login_url, safe_next
+from serve_app.web.rendering import render
 from serve_app.web.viewer import Viewer, current_viewer
 
 router = APIRouter(include_in_schema=False)
@@ -25,7 +26,7 @@ LOGIN_ERRORS = {
 
 
 def _capabilities(request: Request) -> dict[str, Any]:
-    jobs = getattr(request.app.state, "jobs", None)
+    jobs = mounted_jobs(request)
     return describe_capabilities(get_context(request), jobs).model_dump(mode="json")
 
 
@@ -40,12 +41,8 @@ async def _signed_in(request: Request) -> Viewer | RedirectResponse:
 
 
 @router.get("/")
-async def root(request: Request) -> Response:
-    return RedirectResponse(base_path(request) + HOME, status_code=303)
-
-
 @router.get("/ui")
-async def ui_root(request: Request) -> Response:
+async def home(request: Request) -> Response:
     return RedirectResponse(base_path(request) + HOME, status_code=303)
 
 

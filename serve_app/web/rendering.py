@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from serve_app import __version__
+from serve_app.web.navigation import base_path
 from serve_app.web.viewer import Viewer
 
 STATIC_PREFIX = "/ui/static"
@@ -74,11 +75,6 @@ def static_version() -> str:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
-
-
-def base_path(request: Request) -> str:
-    """The app's mount point as the client sees it (a Serve route prefix, or '')."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 def render(

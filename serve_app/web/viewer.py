@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
-from serve_app.api.auth import get_accounts
+from serve_app.api.auth import get_accounts, login_session
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,10 @@ class Viewer:
 
 
 def _viewer(accounts: AccountsContext, cookie: str | None) -> Viewer | None:
-    if not cookie:
+    session = login_session(accounts, cookie) if cookie else None
+    if session is None:
         return None
-    secret = accounts.signer.unsign(cookie)
-    if secret is None:
-        return None
-    user = accounts.sessions.authenticate(secret)
-    if user is None:
-        return None
+    secret, user = session
     return Viewer(user, accounts.signer.csrf_token(secret))
 
 

@@ -15,7 +15,7 @@ from serve_app.api.account_schemas import LoginRequest, LoginResponse, MeRespons
 from serve_app.api.auth import CSRF_HEADER, Accounts, CurrentUser, same_origin
 from serve_app.api.schemas import ErrorResponse
 from serve_app.errors import AuthenticationFailed, InvalidRequest, PermissionDenied, RateLimited
-from serve_app.web.navigation import login_url, safe_next
+from serve_app.web.navigation import base_path, login_url, safe_next
 
 router = APIRouter(tags=["accounts"])
 
@@ -72,7 +72,7 @@ async def login(request: Request, accounts: Accounts) -> Response:
         raise PermissionDenied("cross-site login refused")
     credentials, is_form = await _read_login(request)
     address = request.client.host if request.client else "unknown"
-    base = str(request.scope.get("root_path", "")).rstrip("/")
+    base = base_path(request)
     target = safe_next(credentials.next, base)
     try:
         result = await run_in_threadpool(

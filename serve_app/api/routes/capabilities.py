@@ -8,8 +8,8 @@ from serve_app.api.auth import CurrentUser
 from serve_app.api.capabilities import describe_capabilities
 from serve_app.api.capability_schemas import CapabilitiesResponse
 from serve_app.api.deps import Context
+from serve_app.api.job_deps import mounted_jobs
 from serve_app.api.schemas import error_responses
-from serve_app.jobs.context import JobsContext
 
 router = APIRouter(prefix="/api", tags=["service"])
 
@@ -24,5 +24,4 @@ def capabilities(ctx: Context, user: CurrentUser, request: Request) -> Capabilit
 
     ``story`` is null when the Story API is not mounted, ``jobs`` without video jobs.
     """
-    jobs = getattr(request.app.state, "jobs", None)
-    return describe_capabilities(ctx, jobs if isinstance(jobs, JobsContext) else None)
+    return describe_capabilities(ctx, mounted_jobs(request))
