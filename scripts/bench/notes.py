@@ -13,7 +13,7 @@ NOTES = """\
   meaningless; it runs the real processor, chat template and `generate`.
 - **Serve overhead** (`POST /api/analyze` with a 320x240 JPEG and an admin token, so
   no credits move; the per-token rate limit is lifted): baseline =
-  `LocalPipeline.describe` in the benchmark process (extract in a thread, then
+  `DescribePipeline.describe` in the benchmark process (extract in a thread, then
   `engine.generate`); "in-process FastAPI app" = the full HTTP app (token auth,
   SQLite, spooling, idempotency bookkeeping) over `httpx.ASGITransport`, no Ray;
   "Ray Serve, HTTP" = proxy -> Ingress -> FrameExtractor -> VisionLanguageModel over

@@ -2,7 +2,7 @@
 
 Three ways to describe the same JPEG with the same tiny engine (one torch thread):
 
-1. ``in-process engine`` (baseline): :class:`LocalPipeline` (extract in a thread, then
+1. ``in-process engine`` (baseline): :class:`DescribePipeline` (extract in a thread, then
    ``engine.generate``) called directly;
 2. ``in-process app``: the whole FastAPI app (auth, SQLite, spooling, credits) over
    ``httpx.ASGITransport``, same pipeline, no Ray, no sockets;
@@ -31,13 +31,13 @@ async def _in_process(env: BenchEnv, time_limit_s: float) -> tuple[list[Measurem
     from serve_app.engines.transformers_engine import TransformersEngine
     from serve_app.media.limits import MediaLimits
     from serve_app.media.sampling import SamplingSpec
-    from serve_app.pipeline.local import LocalPipeline
+    from serve_app.pipeline.describe import DescribePipeline
     from serve_app.pipeline.protocol import DescribeJob
 
     engine = TransformersEngine(env.profile)
     await engine.start()
     name = env.profile.name
-    pipeline = LocalPipeline({name: (env.profile, engine)}, name, MediaLimits())
+    pipeline = DescribePipeline.in_process({name: (env.profile, engine)}, name, MediaLimits())
     media = env.image.read_bytes()
     job = DescribeJob(media=media, prompt=PROMPT, model=name, spec=SamplingSpec(interval=10))
 

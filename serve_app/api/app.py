@@ -16,7 +16,7 @@ from serve_app.api.routes import story as story_routes
 from serve_app.config import Settings
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
-from serve_app.story.protocol import StoryPipeline
+from serve_app.story.pipeline import StoryPipeline
 from serve_app.web.install import install_web
 
 

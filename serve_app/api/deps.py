@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from serve_app.config import Settings
 from serve_app.pipeline.protocol import Pipeline
-from serve_app.story.protocol import StoryPipeline
+from serve_app.story.pipeline import StoryPipeline
 
 
 @dataclass(frozen=True)

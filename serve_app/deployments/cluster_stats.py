@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psutil
@@ -21,6 +18,7 @@ from ray import serve
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serve_app.accounts.stats import GB, ClusterStats, DeploymentStats, GpuProbe, NodeStats
+from serve_app.deployments.handles import DispatchCounter
 
 SAMPLE_TIMEOUT_S = 3.0
 CACHE_TTL_S = 2.0
@@ -36,24 +34,6 @@ def _sample_node() -> dict[str, Any]:
         "ram_total": round(float(memory.total) / GB, 3),
         "gpus": gpus,
     }
-
-
-class DispatchCounter:
-    """Requests this process has in flight, per deployment name."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-
-    @contextmanager
-    def track(self, deployment: str) -> Iterator[None]:
-        self._counts[deployment] += 1
-        try:
-            yield
-        finally:
-            self._counts[deployment] -= 1
-
-    def get(self, deployment: str) -> int:
-        return self._counts[deployment]
 
 
 class RayClusterStats:

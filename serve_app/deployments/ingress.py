@@ -12,13 +12,14 @@ from ray.serve.handle import DeploymentHandle
 from serve_app.accounts.context import open_accounts
 from serve_app.api.app import create_app
 from serve_app.config import Settings
-from serve_app.deployments.cluster_stats import DispatchCounter, RayClusterStats
-from serve_app.deployments.serve_pipeline import ServePipeline
-from serve_app.deployments.serve_story_pipeline import ServeStoryPipeline
+from serve_app.deployments.cluster_stats import RayClusterStats
+from serve_app.deployments.handles import DispatchCounter, HandleModel, HandleVision
 from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.profile import ModelProfile
 from serve_app.jobs.context import JobsContext
 from serve_app.observability.logging import configure_logging
+from serve_app.pipeline.describe import DescribePipeline
+from serve_app.story.pipeline import StoryPipeline
 
 #: ``Retry-After`` (seconds) of the proxy's 503 when the Ingress queue is full.
 BACKPRESSURE_RETRY_S = 2
@@ -48,14 +49,16 @@ class Ingress:
         job_runner: DeploymentHandle | None = None,
     ) -> None:
         configure_logging(json=settings.log_json)
-        models = {name: (profiles[name], handle) for name, handle in model_handles.items()}
         dispatched = DispatchCounter()
-        pipeline = ServePipeline(frame_extractor, models, default_model, dispatched)
+        vision = {
+            name: (profiles[name], HandleVision(frame_extractor, handle, dispatched))
+            for name, handle in model_handles.items()
+        }
+        pipeline = DescribePipeline(vision, default_model)
         story = None
         if story_writer is not None and story_profile is not None:
-            story = ServeStoryPipeline(
-                pipeline, story_writer, story_profile, settings.story.vision_model, dispatched
-            )
+            writer = HandleModel(story_writer, dispatched)
+            story = StoryPipeline(pipeline, story_profile, writer, settings.story.vision_model)
         app_name = serve.get_replica_context().app_name
         # Each replica connects and runs the (locked, idempotent) migrations itself.
         accounts = open_accounts(settings, stats_provider=RayClusterStats(app_name, dispatched))

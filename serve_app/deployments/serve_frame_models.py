@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
-from serve_app.deployments.remote_errors import domain_error
+from serve_app.deployments.handles import domain_error
 from serve_app.detectors.config import ModelCatalog
 from serve_app.detectors.registry import FrameResult
 from serve_app.engines.base import GenerationRequest

@@ -7,7 +7,7 @@ from ray import serve
 from serve_app.deployments.engine_host import EngineHost
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.observability import metrics
-from serve_app.story.protocol import story_request
+from serve_app.story.requests import story_request
 
 
 @serve.deployment(

@@ -29,7 +29,7 @@ from serve_app.storage.spool import SpooledFile
 from serve_app.story import prompts
 from serve_app.story.languages import Language, resolve_language
 from serve_app.story.output import finished_text
-from serve_app.story.protocol import StoryPipeline
+from serve_app.story.pipeline import StoryPipeline
 from serve_app.story.settings import StorySettings
 
 T = TypeVar("T")

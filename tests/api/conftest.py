@@ -1,4 +1,4 @@
-"""An in-process app: the real FastAPI app over a LocalPipeline with the tiny model."""
+"""An in-process app: the real FastAPI app over a DescribePipeline with the tiny model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from serve_app.config import Settings
 from serve_app.engines.factory import build_engine
 from serve_app.engines.profile import ModelProfile, OpenAIOptions
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 
 
 def tiny_profile(model_dir: Path, name: str = "tiny-qwen2.5-vl") -> ModelProfile:
@@ -67,7 +67,7 @@ async def client(tiny_engine, settings: Settings) -> AsyncIterator[httpx.AsyncCl
     down = unreachable_profile(free_port())
     down_engine = build_engine(down, settings.data_dir)
     await down_engine.start()
-    pipeline = LocalPipeline(
+    pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine), down.name: (down, down_engine)},
         default_model=profile.name,
         limits=settings.media,

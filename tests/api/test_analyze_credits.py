@@ -14,7 +14,7 @@ from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import create_user
 from serve_app.api.app import create_app
 from serve_app.config import Settings
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from tests.support.databases import (  # noqa: F401  (fixtures)
     SESSION_KEY,
     database,
@@ -38,7 +38,9 @@ def accounts(database) -> AccountsContext:  # noqa: F811
 def app_client(tiny_engine, accounts: AccountsContext, tmp_path: Path):
     profile, engine = tiny_engine
     settings = Settings(data_dir=tmp_path / "data")
-    pipeline = LocalPipeline({profile.name: (profile, engine)}, profile.name, settings.media)
+    pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, engine)}, profile.name, settings.media
+    )
     app = create_app(pipeline, settings, accounts)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120)

@@ -17,9 +17,9 @@ from serve_app.detectors.config import ModelCatalog
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.languages import LANGUAGES
-from serve_app.story.local import LocalStoryPipeline
+from serve_app.story.pipeline import StoryPipeline
 from serve_app.story.settings import StorySettings
 from serve_app.uploads.settings import UploadSettings
 from tests.api.conftest import tiny_profile
@@ -81,10 +81,10 @@ def build(
     a = tiny_profile(settings.data_dir / "a", name="model-a")
     b = tiny_profile(settings.data_dir / "b", name="model-b")
     engine = ScriptedEngine()
-    pipeline = LocalPipeline(
+    pipeline = DescribePipeline.in_process(
         {"model-a": (a, engine), "model-b": (b, engine)}, "model-b", settings.media
     )
-    story_pipeline = LocalStoryPipeline(pipeline, a, engine) if story else None
+    story_pipeline = StoryPipeline.in_process(pipeline, a, engine) if story else None
     jobs_ctx = None
     if jobs:
         catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")

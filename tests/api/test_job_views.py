@@ -27,7 +27,7 @@ from serve_app.jobs.inference import LocalFrameModels
 from serve_app.jobs.runner import JobExecutor
 from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.worker import JobWorker
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from tests.api.conftest import tiny_profile
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
@@ -72,7 +72,7 @@ async def env(database, tmp_path) -> AsyncIterator[Env]:  # noqa: F811
     jobs = JobsContext.build(settings, database, catalog)
     worker = JobWorker(jobs, JobExecutor(jobs, LocalFrameModels(catalog)))
     profile = tiny_profile(tmp_path / "unused")  # analysis is not used here
-    pipeline = LocalPipeline(
+    pipeline = DescribePipeline.in_process(
         {profile.name: (profile, ScriptedEngine())}, profile.name, settings.media
     )
     app = create_app(pipeline, settings, accounts, jobs=jobs)

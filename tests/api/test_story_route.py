@@ -15,8 +15,8 @@ from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.errors import BackendUnavailable
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.local import LocalPipeline
-from serve_app.story.local import LocalStoryPipeline
+from serve_app.pipeline.describe import DescribePipeline
+from serve_app.story.pipeline import StoryPipeline
 from serve_app.story.settings import StorySettings
 from tests.api.test_analyze_credits import ACCOUNT_SETTINGS, bearer
 from tests.support.databases import (  # noqa: F401  (fixtures)
@@ -68,10 +68,10 @@ class Engines:
         self.vision = vision or RecordingEngine(engine)
         self.writer = writer or RecordingEngine(engine)
 
-    def pipelines(self, settings: Settings) -> tuple[LocalPipeline, LocalStoryPipeline]:
+    def pipelines(self, settings: Settings) -> tuple[DescribePipeline, StoryPipeline]:
         models = {self.profile.name: (self.profile, self.vision)}
-        vision = LocalPipeline(models, self.profile.name, settings.media)
-        return vision, LocalStoryPipeline(vision, self.profile, self.writer)
+        vision = DescribePipeline.in_process(models, self.profile.name, settings.media)
+        return vision, StoryPipeline.in_process(vision, self.profile, self.writer)
 
     def recorded(self) -> list:
         return [*self.vision.results, *self.writer.results]
@@ -264,7 +264,9 @@ async def test_without_story_pipeline_there_is_no_story_route(
     tiny_engine, settings, sqlite_accounts, admin, files
 ):
     profile, engine = tiny_engine
-    pipeline = LocalPipeline({profile.name: (profile, engine)}, profile.name, MediaLimits())
+    pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, engine)}, profile.name, MediaLimits()
+    )
     app = create_app(pipeline, settings, sqlite_accounts)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:

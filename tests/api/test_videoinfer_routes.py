@@ -22,7 +22,7 @@ from serve_app.jobs.runner import JobExecutor
 from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.worker import JobWorker
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
@@ -65,7 +65,9 @@ async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:  # noqa: F
     )
     models = LocalFrameModels(catalog, {profile.name: (profile, engine)})
     worker = JobWorker(jobs, JobExecutor(jobs, models))
-    pipeline = LocalPipeline({profile.name: (profile, engine)}, profile.name, settings.media)
+    pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, engine)}, profile.name, settings.media
+    )
     app = create_app(pipeline, settings, accounts, jobs=jobs)
     user = make_user(accounts, credits=100)
     token = accounts.tokens.create(user.id, "t").token

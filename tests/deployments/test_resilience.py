@@ -45,8 +45,8 @@ from serve_app.accounts.credits import ReservationState
 from serve_app.accounts.models import CreditLedgerRow, ReservationRow
 from serve_app.config import Settings
 from serve_app.deployments.frame_extractor import FrameExtractor
+from serve_app.deployments.handles import domain_error
 from serve_app.deployments.ingress import BACKPRESSURE_RETRY_S, Ingress
-from serve_app.deployments.remote_errors import domain_error
 from serve_app.deployments.vision_language_model import VisionLanguageModel
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.factory import build_engine

@@ -194,7 +194,7 @@ def test_readiness_includes_the_story_model(story_graph: str) -> None:
 async def test_story_writer_handle_refuses_media(story_graph: str) -> None:
     from ray import serve
 
-    from serve_app.deployments.remote_errors import domain_error
+    from serve_app.deployments.handles import domain_error
 
     handle = serve.get_deployment_handle(STORY_WRITER, app_name=APP)
     image = np.zeros((28, 28, 3), np.uint8)

@@ -12,7 +12,7 @@ from serve_app.config import Settings
 from serve_app.errors import MediaTooLarge, UnknownModel, UnsupportedMedia
 from serve_app.pipeline.analysis import AnalyzeParams
 from serve_app.pipeline.charged import analyze_charged
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from serve_app.storage.db import Database
 from serve_app.storage.spool import SpooledFile
 from tests.support.databases import SESSION_KEY, sqlite_template  # noqa: F401  (fixtures)
@@ -33,7 +33,9 @@ def accounts(sqlite_template: Path, tmp_path: Path):  # noqa: F811
 def run(tiny_engine, accounts, tmp_path):
     profile, engine = tiny_engine
     settings = Settings(data_dir=tmp_path / "data")
-    pipeline = LocalPipeline({profile.name: (profile, engine)}, profile.name, settings.media)
+    pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, engine)}, profile.name, settings.media
+    )
     _, user_id = new_user(accounts, "payer", credits=20)
 
     async def analyze(path: Path, name: str, key: str | None = None, **params):

@@ -11,10 +11,10 @@ from serve_app.config import Settings
 from serve_app.errors import GenerationFailed, InvalidRequest, MediaRejected, UnsupportedMedia
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from serve_app.storage.spool import SpooledFile
 from serve_app.story import prompts
-from serve_app.story.local import LocalStoryPipeline
+from serve_app.story.pipeline import StoryPipeline
 from serve_app.story.service import (
     StoryParams,
     TokenUsage,
@@ -55,14 +55,18 @@ def tiny(tiny_engine):
     """Vision and story engines: the real tiny model, every call recorded."""
     profile, engine = tiny_engine
     vision, writer = RecordingEngine(engine), RecordingEngine(engine)
-    vision_pipeline = LocalPipeline({profile.name: (profile, vision)}, profile.name, MediaLimits())
-    return LocalStoryPipeline(vision_pipeline, profile, writer), vision, writer
+    vision_pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, vision)}, profile.name, MediaLimits()
+    )
+    return StoryPipeline.in_process(vision_pipeline, profile, writer), vision, writer
 
 
-def scripted(vision: ScriptedEngine, writer: ScriptedEngine, tiny_engine) -> LocalStoryPipeline:
+def scripted(vision: ScriptedEngine, writer: ScriptedEngine, tiny_engine) -> StoryPipeline:
     profile, _ = tiny_engine
-    vision_pipeline = LocalPipeline({profile.name: (profile, vision)}, profile.name, MediaLimits())
-    return LocalStoryPipeline(vision_pipeline, profile, writer)
+    vision_pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, vision)}, profile.name, MediaLimits()
+    )
+    return StoryPipeline.in_process(vision_pipeline, profile, writer)
 
 
 # -- validation ---------------------------------------------------------------------

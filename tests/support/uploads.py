@@ -20,7 +20,7 @@ from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.engines.base import Engine
 from serve_app.engines.profile import ModelProfile
-from serve_app.pipeline.local import LocalPipeline
+from serve_app.pipeline.describe import DescribePipeline
 from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.state import ChunkRequest
 
@@ -34,7 +34,7 @@ def build_upload_app(
     accounts: AccountsContext,
     models: dict[str, tuple[ModelProfile, Engine]],
 ) -> FastAPI:
-    pipeline = LocalPipeline(models, next(iter(models)), settings.media)
+    pipeline = DescribePipeline.in_process(models, next(iter(models)), settings.media)
     return create_app(pipeline, settings, accounts)
 
 

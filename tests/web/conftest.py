@@ -16,8 +16,8 @@ from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.detectors.config import ModelCatalog
 from serve_app.jobs.context import JobsContext
-from serve_app.pipeline.local import LocalPipeline
-from serve_app.story.local import LocalStoryPipeline
+from serve_app.pipeline.describe import DescribePipeline
+from serve_app.story.pipeline import StoryPipeline
 from tests.api.conftest import tiny_engine  # noqa: F401 - the session's tiny model engine
 from tests.support.graphs import FAST_ACCOUNTS
 
@@ -50,7 +50,9 @@ def build_site(
     settings = Settings(
         data_dir=tmp_path / "data", accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000}
     )
-    pipeline = LocalPipeline({profile.name: (profile, engine)}, profile.name, settings.media)
+    pipeline = DescribePipeline.in_process(
+        {profile.name: (profile, engine)}, profile.name, settings.media
+    )
     accounts = open_accounts(settings)
     user = create_user(accounts.database, accounts.passwords, "alice", PASSWORD, credits=70)
     job_context = None
@@ -67,7 +69,7 @@ def build_site(
         pipeline,
         settings,
         accounts,
-        story=LocalStoryPipeline(pipeline, profile, engine) if story else None,
+        story=StoryPipeline.in_process(pipeline, profile, engine) if story else None,
         jobs=job_context,
     )
 

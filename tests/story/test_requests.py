@@ -8,7 +8,7 @@ import pytest
 from serve_app.engines.base import GenerationRequest, SamplingParams
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import InvalidRequest
-from serve_app.story.protocol import readiness_key, story_request
+from serve_app.story.requests import readiness_key, story_request
 
 PROFILE = ModelProfile(name="writer", backend="openai", model="m", max_new_tokens=64)
 

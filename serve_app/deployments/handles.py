@@ -1,0 +1,146 @@
+"""The only code that calls ``.remote()``: the orchestrators' backends over Serve handles.
+
+Each adapter implements a backend protocol of the domain code (for example
+:class:`~serve_app.pipeline.backends.VisionBackend`) and turns Ray's wrapped
+exceptions back into the domain errors they carry (:func:`domain_error`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ray.exceptions import RayActorError, RayTaskError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.engines.base import GenerationRequest, GenerationResult
+from serve_app.engines.profile import ModelProfile
+from serve_app.errors import BackendUnavailable, ServeAppError
+from serve_app.pipeline.protocol import DescribeJob
+
+READINESS_TIMEOUT_S = 3.0
+
+
+class DispatchCounter:
+    """Requests this process has in flight, per deployment name."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+
+    @contextmanager
+    def track(self, deployment: str) -> Iterator[None]:
+        self._counts[deployment] += 1
+        try:
+            yield
+        finally:
+            self._counts[deployment] -= 1
+
+    def get(self, deployment: str) -> int:
+        return self._counts[deployment]
+
+
+class HandleModel:
+    """:class:`~serve_app.engines.backend.ModelBackend` over a model deployment."""
+
+    def __init__(self, model: DeploymentHandle, dispatched: DispatchCounter | None = None) -> None:
+        self._model = model
+        self._dispatched = dispatched or DispatchCounter()
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        try:
+            with self._dispatched.track(self._model.deployment_name):
+                result: GenerationResult = await self._model.generate.remote(request)
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return result
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._model.ready.remote(), READINESS_TIMEOUT_S))
+        except Exception:
+            return False
+
+
+class HandleVision(HandleModel):
+    """:class:`~serve_app.pipeline.backends.VisionBackend`: FrameExtractor → model.
+
+    The extractor's response is passed to the model call by reference, so the frame
+    array moves replica-to-replica through the object store, never via the ingress.
+    """
+
+    def __init__(
+        self,
+        frame_extractor: DeploymentHandle,
+        model: DeploymentHandle,
+        dispatched: DispatchCounter | None = None,
+    ) -> None:
+        super().__init__(model, dispatched)
+        self._frames = frame_extractor
+
+    async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
+        try:
+            with (
+                self._dispatched.track(self._frames.deployment_name),
+                self._dispatched.track(self._model.deployment_name),
+            ):
+                frames = self._frames.extract.remote(job.media, job.spec, profile, job.request_id)
+                # The model needs the frames, not the file: inline media (up to
+                # inline_media_bytes) would otherwise be copied to its replica too.
+                prompt_only = dataclasses.replace(job, media=b"")
+                result: GenerationResult = await self._model.describe.remote(frames, prompt_only)
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return result
+
+
+def domain_error(exc: BaseException) -> BaseException:
+    """The :class:`ServeAppError` behind ``exc``, or a retryable error for Ray faults.
+
+    Exceptions raised inside a replica reach the caller wrapped in ``RayTaskError``
+    (possibly several times, once per hop). Anything that is not a domain error is
+    returned unchanged so the API layer reports it as a 500.
+    """
+    seen = 0
+    current: BaseException = exc
+    while isinstance(current, RayTaskError) and seen < 8:
+        cause = current.cause
+        if cause is None or cause is current:
+            break
+        current = cause
+        seen += 1
+    if isinstance(current, ServeAppError):
+        return _plain(current)
+    if isinstance(current, BackPressureError):
+        retry_after = getattr(current, "retry_after_s", None)
+        retry = max(1, math.ceil(retry_after)) if retry_after else 2
+        return BackendUnavailable("the service is at capacity; retry shortly", retry_after_s=retry)
+    if isinstance(current, (RayActorError, DeploymentUnavailableError)) or _replica_died(current):
+        return BackendUnavailable("a model replica stopped; retry shortly", retry_after_s=5)
+    return exc
+
+
+def _replica_died(exc: BaseException) -> bool:
+    """A Serve error caused by a dead actor.
+
+    Ray Serve raises ``RayServeException`` (``__cause__``: ``ActorDiedError``) when a
+    replica whose response was passed on as an argument died before answering, e.g. a
+    FrameExtractor replica killed while its frames were on the way to the model.
+    """
+    cause = exc.__cause__
+    return isinstance(exc, RayServeException) and isinstance(cause, RayActorError)
+
+
+def _plain(exc: ServeAppError) -> ServeAppError:
+    """Rebuild a domain error without Ray's dual-class wrapper around it."""
+    for cls in type(exc).__mro__:
+        if issubclass(cls, ServeAppError) and not issubclass(cls, RayTaskError):
+            plain = cls.__new__(cls)
+            plain.__dict__.update(exc.__dict__)
+            Exception.__init__(plain, exc.detail)
+            return plain
+    return exc
