@@ -71,7 +71,7 @@ def _uploads(settings: Settings) -> UploadCapabilities:
 
 
 def _story(settings: Settings) -> StoryCapabilities:
-    limits = story_limits(settings)
+    limits = story_limits(settings.story_config)
     try:
         default: str | None = resolve_language(settings.story.default_language).code
     except InvalidRequest:

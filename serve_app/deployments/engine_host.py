@@ -13,7 +13,7 @@ from typing import Any
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.factory import build_engine
 from serve_app.engines.profile import ModelProfile
-from serve_app.errors import BackendUnavailable
+from serve_app.errors import BackendUnavailable, GenerationFailed
 
 
 class EngineHost:
@@ -42,10 +42,17 @@ class EngineHost:
         batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     async def _run(self, request: GenerationRequest) -> GenerationResult:
-        if self._batching:
-            result: GenerationResult = await self._generate_batched(request)
-            return result
-        return await self._engine.generate(request)
+        """One request, batched with others where the engine gains from it.
+
+        Either way an empty answer is a :class:`GenerationFailed`, as the engine
+        contract promises for ``generate`` (``generate_batch`` leaves it to the caller).
+        """
+        if not self._batching:
+            return await self._engine.generate(request)
+        result: GenerationResult = await self._generate_batched(request)
+        if not result.text.strip():
+            raise GenerationFailed(f"model {self._profile.name!r} returned no text")
+        return result
 
     async def ready(self) -> bool:
         try:

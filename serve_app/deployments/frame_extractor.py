@@ -9,6 +9,7 @@ from ray import serve
 
 from serve_app.deployments.request_context import current_request_id
 from serve_app.engines.profile import ModelProfile
+from serve_app.media.extract import MediaInfo
 from serve_app.media.frames import FrameBatch
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
@@ -33,14 +34,22 @@ class FrameExtractor:
         configure_logging(json=log_json)
 
     async def extract(
-        self, media: MediaRef, spec: SamplingSpec, profile: ModelProfile, request_id: str = ""
+        self,
+        media: MediaRef,
+        spec: SamplingSpec,
+        profile: ModelProfile,
+        request_id: str = "",
+        known: MediaInfo | None = None,
     ) -> FrameBatch:
-        """Frames of ``media`` within ``profile``'s pixel budget (numpy, via the object store)."""
+        """Frames of ``media`` within ``profile``'s pixel budget (numpy, via the object store).
+
+        ``known``: the ingress's probe of ``media``, which is then decoded, not re-probed.
+        """
         with (
             bind_request_id(current_request_id(request_id)),
             metrics.track_in_flight(DEPLOYMENT),
         ):
-            batch = await asyncio.to_thread(extract, media, spec, profile, self._limits)
+            batch = await asyncio.to_thread(extract, media, spec, profile, self._limits, known)
             metrics.record_frames_decoded(batch.kind.value, batch.num_frames)
             logger.debug(
                 "extracted %d %s frames of %dx%d",

@@ -88,7 +88,9 @@ class HandleVision(HandleModel):
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(self._model.deployment_name),
             ):
-                frames = self._frames.extract.remote(job.media, job.spec, profile, job.request_id)
+                frames = self._frames.extract.remote(
+                    job.media, job.spec, profile, job.request_id, job.media_info
+                )
                 # The model needs the frames, not the file: inline media (up to
                 # inline_media_bytes) would otherwise be copied to its replica too.
                 prompt_only = dataclasses.replace(job, media=b"")

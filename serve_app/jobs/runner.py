@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from serve_app.accounts.charging import run_to_completion
 from serve_app.detectors.registry import FrameResult
 from serve_app.errors import (
     BackendUnavailable,
@@ -50,6 +49,7 @@ from serve_app.jobs.spec import ModelSpec
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import VideoInfo, probe_video
 from serve_app.media.stream import FrameChunk, FramePlan, plan_frames
+from serve_app.threads import run_to_completion
 
 logger = logging.getLogger(__name__)
 

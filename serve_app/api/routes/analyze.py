@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from serve_app.api.auth import REPLAY_HEADER, Accounts, CurrentUser, IdempotencyKey
-from serve_app.api.deps import Context, RequestId, get_context
-from serve_app.api.schemas import AnalyzeResponse, error_responses
-from serve_app.api.upload_schemas import UploadProgress, UploadStatus
-from serve_app.pipeline.analysis import AnalyzeParams
-from serve_app.uploads.chunks import ChunkStore
-from serve_app.uploads.service import (
+from serve_app.analysis.params import AnalyzeParams
+from serve_app.analysis.submit import (
     AnalysisServices,
     AnalyzeForm,
     submit_analysis,
     upload_status,
 )
+from serve_app.api.auth import REPLAY_HEADER, Accounts, CurrentUser, IdempotencyKey
+from serve_app.api.deps import Context, RequestId, get_context
+from serve_app.api.schemas import AnalyzeResponse, error_responses
+from serve_app.api.upload_schemas import UploadProgress, UploadStatus
+from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.state import UploadState
 
 router = APIRouter(prefix="/api", tags=["analysis"])
@@ -102,17 +102,17 @@ async def analyze_media(
     form = AnalyzeForm(
         params=AnalyzeParams(prompt=prompt, model=model_path, interval=interval),
         file=file,
-        file_name=file.filename if file is not None else None,
+        # A chunk's own name means nothing; the upload's name is the filename field.
+        filename=filename if upload_id is not None else (file.filename if file else None),
         file_path=file_path,
         upload_id=upload_id,
         chunk_number=chunk_number,
         total_chunks=total_chunks,
-        filename=filename,
         chunk_sha256=chunk_sha256,
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    services = AnalysisServices(ctx.pipeline, ctx.settings, accounts, chunks)
+    services = AnalysisServices(ctx.pipeline, ctx.settings.analysis, accounts, chunks)
     outcome = await submit_analysis(services, user, form)
     if isinstance(outcome, UploadState):
         return UploadProgress.of(outcome)

@@ -69,7 +69,7 @@ async def write_story(
             )
             for f in files
         ]
-        plan = await prepare_story(uploads, StoryParams(prompt, language), settings)
+        plan = await prepare_story(uploads, StoryParams(prompt, language), settings.story_config)
         digests = await asyncio.gather(*(asyncio.to_thread(file_sha256, u.path) for u in uploads))
         request_fp = fingerprint("POST /analyze/", prompt, plan.language.code, *digests)
         async with charge(
@@ -83,7 +83,9 @@ async def write_story(
             if bill.replay is not None:
                 return replay_response(bill.replay)
             with accounts.in_flight.track():
-                outcome = await tell_story(story, plan, settings, request_id=request_id)
+                outcome = await tell_story(
+                    story, plan, settings.story_config, request_id=request_id
+                )
             body = story_body(outcome)
             bill.record(body)
     headers = {TRUNCATED_HEADER: ", ".join(outcome.truncated)} if outcome.truncated else {}

@@ -1,7 +1,7 @@
-"""The paid analysis of one spooled file: validate, charge, describe, record.
+"""The paid analysis of one spooled file: probe, charge, describe, record.
 
-Shared by every way media reaches ``POST /api/analyze`` (one request, chunks,
-an admin's ``file_path``), so each is validated and charged the same way.
+Shared by every way media reaches ``POST /api/analyze`` (one request, chunks, an
+admin's ``file_path``), so each is validated and charged the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from serve_app.accounts.charging import charge
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.idempotency import file_sha256, fingerprint
 from serve_app.accounts.users import User
-from serve_app.config import Settings
-from serve_app.pipeline.analysis import AnalyzeParams, prepare, run_prepared
+from serve_app.analysis.describe import describe, prepare
+from serve_app.analysis.params import AnalyzeParams, CheckedParams
+from serve_app.analysis.settings import AnalysisSettings
 from serve_app.pipeline.protocol import Pipeline
 from serve_app.storage.spool import SpooledFile
 
@@ -37,41 +38,43 @@ class ChargedResult:
 async def analyze_charged(
     pipeline: Pipeline,
     accounts: AccountsContext,
-    settings: Settings,
+    settings: AnalysisSettings,
     user: User,
     upload: SpooledFile,
     params: AnalyzeParams,
+    checked: CheckedParams,
     *,
     idempotency_key: str | None = None,
     request_id: str = "",
     sha256: str | None = None,
 ) -> ChargedResult:
-    """Validate ``upload`` (no credits), then charge and describe it.
+    """Probe ``upload`` (no credits yet), then charge and describe it.
 
     Args:
-        sha256: the file's digest when the caller already has it (for the
-            ``Idempotency-Key`` fingerprint).
+        params: the parameters as sent (they are part of the ``Idempotency-Key``
+            fingerprint); ``checked`` is their checked form.
+        sha256: the file's digest when the caller already has it. Without it the file
+            is hashed only when an ``Idempotency-Key`` needs the fingerprint.
 
     Raises:
-        UnsupportedMedia, MediaTooLarge, MediaRejected, InvalidRequest: before any
-            credit is reserved.
+        UnsupportedMedia, MediaTooLarge, MediaRejected: before any credit is reserved.
         InsufficientCredits, Conflict, IdempotencyKeyReused: from the charge.
         BackendUnavailable, GenerationFailed: the reservation is released.
     """
-    prepared = await prepare(pipeline, upload, params, settings)
-    digest = sha256 or await asyncio.to_thread(file_sha256, upload.path)
-    request_fp = fingerprint(
-        "POST /api/analyze", digest, params.prompt, params.model, str(params.interval)
-    )
+    prepared = await prepare(checked, upload, settings)
+    request_fp = ""
+    if idempotency_key is not None:
+        digest = sha256 or await asyncio.to_thread(file_sha256, upload.path)
+        request_fp = fingerprint(
+            "POST /api/analyze", digest, params.prompt, params.model, str(params.interval)
+        )
     async with charge(
         accounts, user, idempotency_key=idempotency_key, fingerprint=request_fp
     ) as bill:
         if bill.replay is not None:
             return ChargedResult(bill.replay.body, bill.replay.status_code, replayed=True)
         with accounts.in_flight.track():
-            outcome = await run_prepared(
-                pipeline, upload, prepared, settings, request_id=request_id
-            )
+            outcome = await describe(pipeline, upload, prepared, settings, request_id=request_id)
         body = {
             "result": outcome.text,
             "tokens_used": bill.cost,

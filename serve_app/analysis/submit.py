@@ -1,8 +1,8 @@
-"""``POST /api/analyze`` use case: one file, one chunk of many, or an admin's file_path.
+"""``POST /api/analyze`` as it arrives: one file, one chunk of many, or an admin's file_path.
 
-Whichever way the media arrives, it ends as one spooled file that goes through the
-same validation (before any credit is reserved) and the same charged analysis
-(:func:`serve_app.pipeline.charged.analyze_charged`).
+The parameters are checked once, first, whichever way the media arrives; the media
+ends as one spooled file that goes through the same probe (before any credit is
+reserved) and the same charged analysis (:func:`serve_app.analysis.charged.analyze_charged`).
 
 Chunked uploads: a non-final chunk returns the upload's :class:`UploadState`; the
 request that stores the last missing chunk assembles the parts and runs the
@@ -21,10 +21,11 @@ import logging
 import re
 from dataclasses import dataclass
 
-from serve_app.accounts.charging import run_to_completion
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
-from serve_app.config import Settings
+from serve_app.analysis.charged import ChargedResult, analyze_charged
+from serve_app.analysis.params import AnalyzeParams, CheckedParams, check_params
+from serve_app.analysis.settings import AnalysisSettings
 from serve_app.errors import (
     Conflict,
     InvalidRequest,
@@ -33,10 +34,9 @@ from serve_app.errors import (
     PermissionDenied,
     UnsupportedMedia,
 )
-from serve_app.pipeline.analysis import AnalyzeParams, check_params
-from serve_app.pipeline.charged import ChargedResult, analyze_charged
 from serve_app.pipeline.protocol import Pipeline
 from serve_app.storage.spool import AsyncReadable, SpooledFile, spool_upload, spooled
+from serve_app.threads import run_to_completion
 from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.names import clean_filename
 from serve_app.uploads.server_paths import copy_server_file
@@ -54,7 +54,7 @@ class AnalysisServices:
     """What the use case needs; built per request from the app's context."""
 
     pipeline: Pipeline
-    settings: Settings
+    settings: AnalysisSettings
     accounts: AccountsContext
     store: ChunkStore
 
@@ -65,12 +65,12 @@ class AnalyzeForm:
 
     params: AnalyzeParams
     file: AsyncReadable | None = None
-    file_name: str | None = None
+    #: The name of ``file`` (one-request uploads) or of the whole upload (chunks).
+    filename: str | None = None
     file_path: str | None = None
     upload_id: str | None = None
     chunk_number: int | None = None
     total_chunks: int | None = None
-    filename: str | None = None
     chunk_sha256: str | None = None
     idempotency_key: str | None = None
     request_id: str = ""
@@ -84,7 +84,10 @@ async def submit_analysis(
     if form.file_path is not None:
         if form.file is not None or form.upload_id is not None:
             raise InvalidRequest("send either file (or chunks) or file_path, not both")
-        return await _analyze_server_file(services, user, form, form.file_path)
+        if not user.is_admin:
+            raise PermissionDenied("file_path is for administrators only; upload the file instead")
+        checked = check_params(services.pipeline, form.params, services.settings)
+        return await _analyze_server_file(services, user, form, checked, form.file_path)
     if form.upload_id is not None:
         return await _receive_chunk(services, user, form, form.upload_id)
     if any(v is not None for v in (form.chunk_number, form.total_chunks, form.chunk_sha256)):
@@ -94,10 +97,11 @@ async def submit_analysis(
             "file is required (or upload_id with chunk fields; admins may send file_path)"
         )
     settings = services.settings
+    checked = check_params(services.pipeline, form.params, settings)
     async with spooled(
-        form.file, settings.spool_dir, clean_filename(form.file_name), settings.max_request_bytes
+        form.file, settings.spool_dir, clean_filename(form.filename), settings.max_request_bytes
     ) as upload:
-        return await _charged(services, user, form, upload)
+        return await _charged(services, user, form, checked, upload)
 
 
 async def upload_status(store: ChunkStore, user: User, upload_id: str) -> UploadState:
@@ -110,6 +114,7 @@ async def _charged(
     services: AnalysisServices,
     user: User,
     form: AnalyzeForm,
+    checked: CheckedParams,
     upload: SpooledFile,
     sha256: str | None = None,
 ) -> ChargedResult:
@@ -120,6 +125,7 @@ async def _charged(
         user,
         upload,
         form.params,
+        checked,
         idempotency_key=form.idempotency_key,
         request_id=form.request_id,
         sha256=sha256,
@@ -127,16 +133,17 @@ async def _charged(
 
 
 async def _analyze_server_file(
-    services: AnalysisServices, user: User, form: AnalyzeForm, file_path: str
+    services: AnalysisServices,
+    user: User,
+    form: AnalyzeForm,
+    checked: CheckedParams,
+    file_path: str,
 ) -> ChargedResult:
-    if not user.is_admin:
-        raise PermissionDenied("file_path is for administrators only; upload the file instead")
     settings = services.settings
-    check_params(services.pipeline, form.params, settings)
     roots, spool_dir = settings.allowed_media_roots, settings.spool_dir
     upload = await asyncio.to_thread(copy_server_file, file_path, roots, settings.media, spool_dir)
     try:
-        return await _charged(services, user, form, upload)
+        return await _charged(services, user, form, checked, upload)
     finally:
         upload.discard()
 
@@ -156,7 +163,7 @@ async def _receive_chunk(
         filename=clean_filename(form.filename),
     )
     store.check_request(request)
-    check_params(services.pipeline, form.params, services.settings)
+    checked = check_params(services.pipeline, form.params, services.settings)
     part = await _spool_chunk(form.file, store, user, request.chunk_number)
     try:
         receipt = await asyncio.to_thread(
@@ -168,7 +175,7 @@ async def _receive_chunk(
         return ChargedResult(receipt.replay, replayed=True)
     if not receipt.state.complete:
         return receipt.state
-    return await _finish(services, user, form, upload_id)
+    return await _finish(services, user, form, checked, upload_id)
 
 
 async def _spool_chunk(
@@ -184,7 +191,11 @@ async def _spool_chunk(
 
 
 async def _finish(
-    services: AnalysisServices, user: User, form: AnalyzeForm, upload_id: str
+    services: AnalysisServices,
+    user: User,
+    form: AnalyzeForm,
+    checked: CheckedParams,
+    upload_id: str,
 ) -> ChargedResult:
     """Assemble and analyse a complete upload, once, whoever else is trying."""
     store = services.store
@@ -200,7 +211,7 @@ async def _finish(
     try:
         assembled = await asyncio.to_thread(store.assemble, claim, services.settings.spool_dir)
         try:
-            result = await _charged(services, user, form, assembled.file, assembled.sha256)
+            result = await _charged(services, user, form, checked, assembled.file, assembled.sha256)
         finally:
             assembled.file.discard()
     except BaseException as exc:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from serve_app.accounts.users import User
+from serve_app.analysis.params import AnalyzeParams
+from serve_app.analysis.submit import AnalysisServices, AnalyzeForm, submit_analysis, sweep_if_due
 from serve_app.config import Settings
 from serve_app.errors import InvalidRequest, PermissionDenied
-from serve_app.pipeline.analysis import AnalyzeParams
 from serve_app.uploads.chunks import ChunkStore
-from serve_app.uploads.service import AnalysisServices, AnalyzeForm, submit_analysis, sweep_if_due
 from serve_app.uploads.settings import UploadSettings
 
 
@@ -48,7 +48,7 @@ def user(admin: bool = False) -> User:
 def services(tmp_path: Path) -> AnalysisServices:
     settings = Settings(data_dir=tmp_path, allowed_media_roots=[tmp_path])
     store = ChunkStore(settings.uploads_dir, settings.uploads, settings.media)
-    return AnalysisServices(NoPipeline(), settings, None, store)  # type: ignore[arg-type]
+    return AnalysisServices(NoPipeline(), settings.analysis, None, store)  # type: ignore[arg-type]
 
 
 CHUNK = {"upload_id": "u", "chunk_number": 0, "total_chunks": 1}
@@ -72,7 +72,7 @@ async def test_bad_combinations_fail_before_any_disk_or_model_work(
     params = AnalyzeParams(model="nope") if "unknown" in needle else AnalyzeParams()
     with pytest.raises(InvalidRequest, match=needle):
         await submit_analysis(services, user(), AnalyzeForm(params=params, **fields))
-    assert not services.settings.uploads_dir.exists()
+    assert not (tmp_path / "uploads").exists()  # Settings.uploads_dir
 
 
 async def test_file_path_needs_an_admin(services, tmp_path):

@@ -8,10 +8,10 @@ import pytest
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
+from serve_app.analysis.charged import analyze_charged
+from serve_app.analysis.params import AnalyzeParams, check_params
 from serve_app.config import Settings
 from serve_app.errors import MediaTooLarge, UnknownModel, UnsupportedMedia
-from serve_app.pipeline.analysis import AnalyzeParams
-from serve_app.pipeline.charged import analyze_charged
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.storage.db import Database
 from serve_app.storage.spool import SpooledFile
@@ -41,8 +41,10 @@ def run(tiny_engine, accounts, tmp_path):
     async def analyze(path: Path, name: str, key: str | None = None, **params):
         user = User(user_id, "payer", False, accounts.credits.balance(user_id), None)  # type: ignore[arg-type]
         upload = SpooledFile(path=path, size=path.stat().st_size, filename=name)
+        raw = AnalyzeParams(**params)
+        checked = check_params(pipeline, raw, settings.analysis)
         return await analyze_charged(
-            pipeline, accounts, settings, user, upload, AnalyzeParams(**params), idempotency_key=key
+            pipeline, accounts, settings.analysis, user, upload, raw, checked, idempotency_key=key
         )
 
     analyze.user_id = user_id  # type: ignore[attr-defined]
