@@ -6,7 +6,6 @@ import asyncio
 
 import cv2
 import numpy as np
-from ray import serve
 
 from serve_app.detectors.config import ModelCatalog
 from serve_app.detectors.registry import DetectorRegistry, FrameResult
@@ -16,12 +15,6 @@ from serve_app.observability import metrics
 DEPLOYMENT = "Detector"
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=4,
-    max_queued_requests=256,
-    health_check_period_s=10,
-)
 class Detector:
     """Runs any object-detection model of the catalog over a batch of frames.
 

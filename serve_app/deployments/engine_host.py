@@ -7,11 +7,10 @@ process, so a queue defined here would be shared by every subclass's instances.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
-from serve_app.engines.factory import build_engine
+from serve_app.engines.base import GenerationRequest, GenerationResult
+from serve_app.engines.factory import EngineFactory
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed
 
@@ -27,14 +26,13 @@ class EngineHost:
 
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
         self,
+        engine: EngineFactory,
         profile: ModelProfile,
-        data_dir: str,
         max_batch_size: int = 8,
         batch_wait_timeout_s: float = 0.01,
-        engine: Engine | None = None,
     ) -> None:
         self._profile = profile
-        self._engine = engine or build_engine(profile, Path(data_dir))
+        self._engine = engine()
         await self._engine.start()
         self._batching = self._engine.supports_batching and max_batch_size > 1
         batched: Any = self._generate_batched  # @serve.batch adds the setters
@@ -65,5 +63,13 @@ class EngineHost:
         """Ray Serve's health probe: a failing engine gets the replica restarted."""
         await self._engine.check_health()
 
-    async def __del__(self) -> None:
+    async def shutdown(self) -> None:
+        """Release the engine (Serve calls it on graceful shutdown; tests call it)."""
         await self._engine.shutdown()
+
+    @classmethod
+    async def create(cls, *args: Any, **kwargs: Any) -> Self:
+        """Construct outside Ray Serve (tests, embedding): awaits the async constructor."""
+        host = cls.__new__(cls)
+        await host.__init__(*args, **kwargs)  # type: ignore[misc]
+        return host

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ray import serve
-
 from serve_app.deployments.request_context import current_request_id
 from serve_app.engines.profile import ModelProfile
 from serve_app.media.extract import MediaInfo
@@ -22,12 +20,6 @@ logger = logging.getLogger(__name__)
 DEPLOYMENT = "FrameExtractor"
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=4,
-    max_queued_requests=64,
-    health_check_period_s=10,
-)
 class FrameExtractor:
     def __init__(self, limits: MediaLimits, log_json: bool = False) -> None:
         self._limits = limits

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ray.exceptions import RayActorError, RayTaskError
@@ -64,6 +64,11 @@ class HandleModel:
             return bool(await asyncio.wait_for(self._model.ready.remote(), READINESS_TIMEOUT_S))
         except Exception:
             return False
+
+
+def job_runner_waker(runner: DeploymentHandle) -> Callable[[], object]:
+    """Pokes the ``JobRunner`` after a submit (fire and forget; it polls anyway)."""
+    return lambda: runner.wake.remote()
 
 
 class HandleVision(HandleModel):

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
@@ -27,12 +26,6 @@ from serve_app.storage.db import Database, database_url_for, migrate
 logger = logging.getLogger(__name__)
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=16,
-    health_check_period_s=10,
-    graceful_shutdown_timeout_s=20,
-)
 class JobRunner:
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
         self,

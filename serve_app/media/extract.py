@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import MediaTooLarge
+from serve_app.media.budget import PixelBudget
 from serve_app.media.detect import (
     DetectedType,
     MediaSource,

@@ -15,13 +15,13 @@ from serve_app.errors import MediaTooLarge, UnknownModel, UnsupportedMedia
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.storage.db import Database
 from serve_app.storage.spool import SpooledFile
-from tests.support.databases import SESSION_KEY, sqlite_template  # noqa: F401  (fixtures)
+from tests.support.databases import SESSION_KEY
 from tests.support.media_files import make_image, make_png_header_bomb
 from tests.support.uploads import ACCOUNT_SETTINGS, new_user, reservations
 
 
 @pytest.fixture
-def accounts(sqlite_template: Path, tmp_path: Path):  # noqa: F811
+def accounts(sqlite_template: Path, tmp_path: Path):
     path = tmp_path / "db.sqlite"
     path.write_bytes(sqlite_template.read_bytes())
     database = Database(f"sqlite:///{path}")

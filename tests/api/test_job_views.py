@@ -19,9 +19,9 @@ from PIL import Image
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.detectors.config import ModelCatalog
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.inference import LocalFrameModels
 from serve_app.jobs.runner import JobExecutor
@@ -32,14 +32,7 @@ from tests.api.conftest import tiny_profile
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 from tests.support.job_videos import astronaut, astronaut_frame, expected_face
 from tests.support.story_engines import ScriptedEngine
 
@@ -63,7 +56,7 @@ SUMMARY_KEYS = {
 
 
 @pytest.fixture
-async def env(database, tmp_path) -> AsyncIterator[Env]:  # noqa: F811
+async def env(database, tmp_path) -> AsyncIterator[Env]:
     accounts = AccountsContext.build(
         database, FAST_SETTINGS.model_copy(update={"rate_limit_burst": 10_000}), SESSION_KEY
     )

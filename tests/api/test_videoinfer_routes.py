@@ -13,9 +13,9 @@ import pytest
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import User
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.detectors.config import ModelCatalog
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.inference import LocalFrameModels
 from serve_app.jobs.runner import JobExecutor
@@ -26,13 +26,7 @@ from serve_app.pipeline.describe import DescribePipeline
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import SESSION_KEY
 from tests.support.job_videos import make_astronaut_video
 from tests.support.media_files import make_image
 
@@ -47,7 +41,7 @@ CAPTION = {
 
 
 @pytest.fixture
-async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:  # noqa: F811
+async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:
     profile, engine = tiny_engine
     accounts = AccountsContext.build(
         database,

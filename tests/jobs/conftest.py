@@ -13,13 +13,6 @@ from serve_app.accounts.users import User, create_user
 from serve_app.detectors.config import ModelCatalog
 from serve_app.jobs.records import NewJob
 from serve_app.jobs.spec import ModelSpec, models_to_json
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    accounts,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
 from tests.support.job_videos import make_astronaut_video
 
 _names = itertools.count()
@@ -27,7 +20,7 @@ FACE = ModelSpec(model_id="face-detection", model_version="1")
 PEOPLE = ModelSpec(model_id="people-detection")
 
 
-def make_user(accounts: AccountsContext, credits: int = 0, admin: bool = False) -> User:  # noqa: F811
+def make_user(accounts: AccountsContext, credits: int = 0, admin: bool = False) -> User:
     return create_user(
         accounts.database,
         accounts.passwords,

@@ -1,6 +1,6 @@
 """Metrics the Detector and VisionLanguageModel deployments record, without Ray.
 
-The classes are driven in process (``func_or_class``): per-model latency of detector
+The classes are driven in process (plain classes): per-model latency of detector
 models, and visual tokens of ready-made requests (a job's frame captions).
 """
 
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from serve_app.deployments.detector import Detector
-from serve_app.deployments.engine_host import EngineHost
 from serve_app.deployments.vision_language_model import VisionLanguageModel
 from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.base import GenerationRequest
@@ -25,10 +23,6 @@ from serve_app.observability import metrics
 from tests.support.story_engines import ScriptedEngine
 
 CATALOG = Path(__file__).resolve().parents[2] / "configs" / "detectors.yaml"
-# Python calls the replica's async ``__del__`` on garbage collection without awaiting it.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:coroutine 'EngineHost.__del__' was never awaited:RuntimeWarning"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +33,7 @@ def _clean() -> Iterator[None]:
 
 
 async def test_detections_are_timed_per_model() -> None:
-    detector = Detector.func_or_class(ModelCatalog.from_yaml(CATALOG), cv_threads=1)
+    detector = Detector(ModelCatalog.from_yaml(CATALOG), cv_threads=1)
     frames = np.zeros((2, 64, 64, 3), dtype=np.uint8)
     results = await detector.detect(ModelSpec(model_id="face-detection"), frames, (64, 64))
     assert len(results) == 2
@@ -53,10 +47,9 @@ async def test_detections_are_timed_per_model() -> None:
 
 
 async def test_captions_count_their_visual_tokens() -> None:
-    cls: Any = VisionLanguageModel.func_or_class
-    model = cls.__new__(cls)
     profile = ModelProfile(name="vl", backend="openai", model="vl", max_new_tokens=8)
-    await cls.__init__(model, profile, "/nonexistent", engine=ScriptedEngine(["a cat"]))
+    engine = ScriptedEngine(["a cat"])
+    model = await VisionLanguageModel.create(lambda: engine, profile)
     try:
         image = np.zeros((56, 84, 3), dtype=np.uint8)  # 2 x 3 cells of 28 px
         result = await model.generate(GenerationRequest(prompt="Caption.", images=(image,)))
@@ -67,4 +60,4 @@ async def test_captions_count_their_visual_tokens() -> None:
         assert metrics.VISUAL_TOKENS.value(model="vl", kind="image") == 6
         assert metrics.MODEL_LATENCY.count(model="vl") == 2
     finally:
-        await EngineHost.__del__(model)
+        await model.shutdown()
