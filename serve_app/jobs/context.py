@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from serve_app.accounts.sessions import load_or_create_secret
-from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.profile import ModelProfile
-from serve_app.jobs.fetch import FetchPolicy, SafeHttp
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.store import JobStore
+from serve_app.jobs.store.job_store import JobStore
 from serve_app.storage.blob import BlobStore, LocalBlobStore, S3BlobStore
 from serve_app.storage.db import Database
 from serve_app.storage.signed_urls import UrlSigner, derive_key
@@ -68,7 +68,7 @@ class JobsContext:
     store: JobStore
     blobs: BlobStore
     signer: UrlSigner
-    catalog: ModelCatalog
+    catalog: FrameModelCatalog
     http: SafeHttp
     profiles: Mapping[str, ModelProfile] = field(default_factory=dict)
     default_model: str | None = None
@@ -83,7 +83,7 @@ class JobsContext:
         cls,
         settings: Settings,
         database: Database,
-        catalog: ModelCatalog,
+        catalog: FrameModelCatalog,
         *,
         profiles: Mapping[str, ModelProfile] | None = None,
         default_model: str | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serve_app.jobs.billing import estimate_frames, job_cost
+from serve_app.jobs.rules import estimate_frames, job_cost
 from serve_app.jobs.settings import JobSettings
 from tests.jobs.conftest import FACE, PEOPLE
 

@@ -8,15 +8,14 @@ import time
 from pathlib import Path
 
 from serve_app.accounts.credits import ReservationState
-from serve_app.jobs.inference import LocalFrameModels
-from serve_app.jobs.models import JobStatus
-from serve_app.jobs.records import JobRecord
-from serve_app.jobs.results import result_key
-from serve_app.jobs.runner import JobExecutor
 from serve_app.jobs.spec import models_to_json
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.store.records import JobRecord
+from serve_app.jobs.store.tables import JobStatus
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.loop import JobWorker
+from serve_app.jobs.worker.results import result_key
 from tests.jobs.conftest import FACE, PEOPLE, make_user, new_job
-from tests.jobs.support import FakeModels, jobs_context, upload
+from tests.jobs.support import FakeModels, jobs_context, local_models, upload
 from tests.jobs.test_store import ledger_kinds
 from tests.support.http_servers import PUBLIC_IP, Network, counting_server
 from tests.support.job_videos import expected_face
@@ -41,7 +40,7 @@ async def test_a_job_produces_per_frame_results(accounts, tmp_path, catalog, ast
     job = ctx.store.create(
         new_job(user, input_key=key, models_json=models_to_json([FACE, PEOPLE])), cost=30
     )
-    executor = JobExecutor(ctx, LocalFrameModels(catalog))
+    executor = JobExecutor(ctx, local_models(catalog))
     assert await executor.execute(claim(ctx, job)) is JobStatus.SUCCEEDED
 
     done = ctx.store.get(job.id)
@@ -133,7 +132,7 @@ async def test_unavailable_models_requeue_then_fail(accounts, tmp_path, catalog,
     key = upload(ctx, astronaut_video, user.id)
     job = ctx.store.create(new_job(user, input_key=key, max_attempts=2), cost=11)
     executor = JobExecutor(ctx, FakeModels(unavailable=100))
-    import serve_app.jobs.runner as runner
+    import serve_app.jobs.worker.executor as runner
 
     runner.MODEL_CALL_TRIES, saved = 1, runner.MODEL_CALL_TRIES
     try:
@@ -181,7 +180,7 @@ async def test_public_urls_are_fetched_and_charged_by_the_runner(
             names={"videos.test": [PUBLIC_IP], "hooks.test": [PUBLIC_IP]},
             routes={(PUBLIC_IP, 80): server.port},
         )
-        from serve_app.jobs.fetch import FetchPolicy, SafeHttp
+        from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 
         http = SafeHttp(FetchPolicy(max_bytes=10**7), resolver=net.resolve, connector=net.connect)
         ctx = jobs_context(accounts, tmp_path / "data", catalog, http=http)

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from serve_app.accounts.credits import ReservationState
 from serve_app.accounts.models import CreditLedgerRow
 from serve_app.errors import Conflict, InsufficientCredits, NotFound
-from serve_app.jobs.models import JobStatus
-from serve_app.jobs.store import WORKER_LOST, JobStore
+from serve_app.jobs.store.job_store import WORKER_LOST, JobStore
+from serve_app.jobs.store.tables import JobStatus
 from tests.jobs.conftest import make_user, new_job
 
 

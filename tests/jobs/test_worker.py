@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from serve_app.jobs.models import JobStatus
-from serve_app.jobs.runner import JobExecutor
-from serve_app.jobs.worker import JobWorker, worker_id
+from serve_app.jobs.store.tables import JobStatus
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.loop import JobWorker, worker_id
 from tests.jobs.conftest import make_user, new_job
 from tests.jobs.support import FakeModels, jobs_context, upload
 
@@ -63,7 +63,7 @@ async def test_concurrent_jobs_are_capped(accounts, tmp_path, catalog, astronaut
     worker = JobWorker(ctx, JobExecutor(ctx, models))
     loop = asyncio.ensure_future(worker.run_forever())
     try:
-        await wait_for(lambda: worker.active == 2)
+        await wait_for(lambda: ctx.store.counts()["running"] == 2)
         await asyncio.sleep(0.2)
         statuses = sorted(ctx.store.get(j.id).status.value for j in jobs)
         assert statuses == ["queued", "running", "running"]

@@ -12,7 +12,7 @@ from serve_app.api.job_deps import Jobs
 from serve_app.api.job_schemas import JobListResponse
 from serve_app.api.routes.videoinfer import JobId
 from serve_app.api.schemas import error_responses
-from serve_app.jobs import frame_images, listing
+from serve_app.jobs.submit import frame_images, listing
 
 router = APIRouter(tags=["video inference"])
 

@@ -6,19 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.detectors.config import ModelCatalog
 from serve_app.errors import InvalidRequest, UnknownModel
-from serve_app.jobs.spec import JobRequest, ModelSpec
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.spec import ModelSpec
+from serve_app.jobs.spec import JobRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def catalog() -> ModelCatalog:
-    return ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+def catalog() -> FrameModelCatalog:
+    return FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
 
 
-def test_the_shipped_catalog_loads(catalog: ModelCatalog) -> None:
+def test_the_shipped_catalog_loads(catalog: FrameModelCatalog) -> None:
     ids = {(m.model_id, m.implementation) for m in catalog.models}
     assert {
         ("face-detection", "opencv-haar"),
@@ -29,7 +30,7 @@ def test_the_shipped_catalog_loads(catalog: ModelCatalog) -> None:
 
 
 def test_versions_resolve_and_default_to_the_highest() -> None:
-    catalog = ModelCatalog.model_validate(
+    catalog = FrameModelCatalog.model_validate(
         {
             "models": [
                 {"model_id": "m", "model_version": "2", "implementation": "opencv-haar"},
@@ -43,14 +44,14 @@ def test_versions_resolve_and_default_to_the_highest() -> None:
         catalog.resolve(ModelSpec(model_id="m", model_version="3"))
 
 
-def test_unknown_models_and_wrong_types_are_refused(catalog: ModelCatalog) -> None:
+def test_unknown_models_and_wrong_types_are_refused(catalog: FrameModelCatalog) -> None:
     with pytest.raises(UnknownModel, match="face-detection"):
         catalog.resolve(ModelSpec(model_id="nope"))
     with pytest.raises(UnknownModel, match="object-detection model"):
         catalog.resolve(ModelSpec(model_id="face-detection", inference_type="vlm"))
 
 
-def test_inference_params_are_checked(catalog: ModelCatalog) -> None:
+def test_inference_params_are_checked(catalog: FrameModelCatalog) -> None:
     ok = ModelSpec(model_id="face-detection", inference_params={"confidence": 0.5})
     assert catalog.resolve(ok).model_id == "face-detection"
     for params in ({"confidence": 2}, {"scale_factor": 1.2}):
@@ -76,11 +77,11 @@ def test_bad_catalogs_fail_at_load(tmp_path: Path) -> None:
     ]
     for data in bad:
         with pytest.raises(ValueError):
-            ModelCatalog.model_validate(data)
+            FrameModelCatalog.model_validate(data)
     path = tmp_path / "c.yaml"
     path.write_text("- not a mapping\n")
     with pytest.raises(ValueError):
-        ModelCatalog.from_yaml(path)
+        FrameModelCatalog.from_yaml(path)
 
 
 def test_job_requests_need_distinct_plain_model_ids() -> None:

@@ -19,7 +19,7 @@ import time
 import uuid
 
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.runner import JobExecutor
+from serve_app.jobs.worker.executor import JobExecutor
 from serve_app.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ class JobWorker:
     def wake(self) -> None:
         """Look for queued jobs now instead of at the next poll."""
         self._wake.set()
-
-    @property
-    def active(self) -> int:
-        return len(self._active)
 
     async def sweep(self) -> None:
         requeued, failed = await asyncio.to_thread(self.ctx.store.requeue_expired)

@@ -15,8 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from serve_app.detectors.base import Box, logistic
-from serve_app.detectors.config import HaarOptions, HogOptions
+from serve_app.frame_models.base import Box, logistic
+from serve_app.frame_models.catalog import HaarOptions, HogOptions
 
 
 def cascade_path(name: str) -> Path:

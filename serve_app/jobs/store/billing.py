@@ -1,4 +1,4 @@
-"""Prices of video jobs and settling their credit reservations.
+"""Settling the credit reservations of video jobs (prices: :mod:`serve_app.jobs.rules`).
 
 A job reserves its estimated cost (frames times the per-model price), then on success
 captures the actual cost: the reservation becomes ``captured`` and any excess comes
@@ -11,8 +11,6 @@ nothing.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,21 +18,9 @@ from sqlalchemy.orm import Session
 from serve_app.accounts.credits import ReservationState, capture_in, reserve_in
 from serve_app.accounts.models import CreditLedgerRow, ReservationRow, UserRow
 from serve_app.errors import InsufficientCredits
-from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.spec import ModelSpec
 from serve_app.storage.orm import utcnow
 
 logger = logging.getLogger(__name__)
-
-
-def estimate_frames(duration_s: float, frame_count: int, infer_fps: float) -> int:
-    """Frames sampled at ``infer_fps`` from a video (an upper bound of the real count)."""
-    return max(1, min(frame_count, math.floor(duration_s * infer_fps + 1e-9) + 1))
-
-
-def job_cost(settings: JobSettings, models: Sequence[ModelSpec], frames: int) -> int:
-    """Credits for ``frames`` frames through every model of the job."""
-    return frames * sum(settings.price(m.model_id) for m in models)
 
 
 def settle_in(session: Session, reservation_id: str, amount: int) -> int | None:

@@ -1,6 +1,6 @@
 """HTTP(S) requests to client-given URLs without SSRF: checked, pinned, capped.
 
-Each hop is checked by :mod:`serve_app.jobs.netguard`, its host resolved once, and
+Each hop is checked by :mod:`serve_app.jobs.net.netguard`, its host resolved once, and
 the connection made to exactly that address (the TLS handshake still verifies the
 host name), so DNS rebinding cannot swap in another address between the check and
 the connect. Redirects are followed by hand (at most ``max_redirects``), each one
@@ -19,7 +19,13 @@ from typing import BinaryIO
 from urllib.parse import urljoin
 
 from serve_app.errors import MediaTooLarge, ServeAppError
-from serve_app.jobs.netguard import Resolver, Target, parse_target, resolve_public, system_resolver
+from serve_app.jobs.net.netguard import (
+    Resolver,
+    Target,
+    parse_target,
+    resolve_public,
+    system_resolver,
+)
 
 #: ``(ip, port, timeout_s)`` → a connected socket; tests route it to local servers.
 Connector = Callable[[str, int, float], socket.socket]

@@ -13,14 +13,11 @@ or cancel (by the store, in the same transaction as the status change).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from serve_app.accounts.charging import run_to_completion
-from serve_app.detectors.registry import FrameResult
 from serve_app.errors import (
     BackendUnavailable,
     InsufficientCredits,
@@ -31,22 +28,21 @@ from serve_app.errors import (
     ServeAppError,
     UnsupportedMedia,
 )
-from serve_app.jobs.billing import job_cost
+from serve_app.frame_models.resolved import FrameModel, resolve_model
+from serve_app.frame_models.results import FrameResult
+from serve_app.frame_models.spec import ModelSpec
+from serve_app.jobs import rules
+from serve_app.jobs.callbacks import send_callback
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.fetch import FetchFailed
-from serve_app.jobs.frames import decoded_chunks
-from serve_app.jobs.inference import FrameModels
-from serve_app.jobs.models import JobStatus
-from serve_app.jobs.netguard import UrlRefused
-from serve_app.jobs.records import JobRecord
-from serve_app.jobs.results import ResultsBuilder, result_key
-from serve_app.jobs.service import (
-    INFER_FPS_TOO_HIGH,
-    infer_fps_message,
-    public_status,
-    send_callback,
-)
-from serve_app.jobs.spec import ModelSpec
+from serve_app.jobs.net.fetch import FetchFailed
+from serve_app.jobs.net.netguard import UrlRefused
+from serve_app.jobs.status import public_status
+from serve_app.jobs.store.records import JobRecord
+from serve_app.jobs.store.tables import JobStatus
+from serve_app.jobs.worker.frame_models import FrameModelRunner
+from serve_app.jobs.worker.frames import decoded_chunks
+from serve_app.jobs.worker.inputs import job_input
+from serve_app.jobs.worker.results import ResultsBuilder, result_key
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import VideoInfo, probe_video
 from serve_app.media.stream import FrameChunk, FramePlan, plan_frames
@@ -90,7 +86,7 @@ def error_code(exc: ServeAppError) -> str:
 class JobExecutor:
     """Runs claimed jobs with ``models``; see the module docstring."""
 
-    def __init__(self, ctx: JobsContext, models: FrameModels) -> None:
+    def __init__(self, ctx: JobsContext, models: FrameModelRunner) -> None:
         self.ctx = ctx
         self.models = models
         self.jobs = ctx.jobs
@@ -148,51 +144,21 @@ class JobExecutor:
             if not ok:
                 lost.set()
 
-    @contextlib.asynccontextmanager
-    async def _input(self, job: JobRecord) -> AsyncIterator[Path]:
-        """A local file with the job's video (downloaded or fetched when needed)."""
-        blobs = self.ctx.blobs
-        if job.input_key:
-            local = blobs.local_path(job.input_key)
-            if local is not None:
-                if not local.is_file():
-                    raise NotFound("the uploaded video no longer exists")
-                yield local
-                return
-        spool = self.ctx.settings.spool_dir
-        spool.mkdir(parents=True, exist_ok=True)
-        path = spool / f"job-{job.id}-{job.attempt}.input"
-        try:
-            if job.input_key:
-                await asyncio.to_thread(blobs.download_to, job.input_key, path)
-            else:
-                assert job.input_url is not None
-                await asyncio.to_thread(self._fetch, job.input_url, path)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
-
-    def _fetch(self, url: str, path: Path) -> None:
-        with path.open("wb") as out:
-            self.ctx.http.fetch_to(url, out)
-
     async def _run(self, job: JobRecord, lost: asyncio.Event) -> JobStatus | None:
         store, jobs = self.ctx.store, self.jobs
         models = job.models
-        async with self._input(job) as path:
+        async with job_input(self.ctx, job) as path:
             info = await asyncio.to_thread(probe_video, path, self.limits)
-            if job.infer_fps > info.fps + 1e-6:
-                raise JobFailure(INFER_FPS_TOO_HIGH, infer_fps_message(job.infer_fps, info.fps))
+            too_fast = rules.infer_fps_problem(job.infer_fps, info.fps)
+            if too_fast is not None:
+                raise JobFailure(rules.INFER_FPS_TOO_HIGH, too_fast)
             plan = await asyncio.to_thread(
                 plan_frames, path, info, job.infer_fps, self.limits, jobs.max_frame_side
             )
-            if plan.count > jobs.max_frames_per_job:
-                raise JobFailure(
-                    "too_many_frames",
-                    f"the job would process {plan.count} frames; "
-                    f"the limit is {jobs.max_frames_per_job}",
-                )
-            cost = job_cost(jobs, models, plan.count) if job.billable else 0
+            too_many = rules.frame_limit_problem(jobs, plan.count)
+            if too_many is not None:
+                raise JobFailure(rules.TOO_MANY_FRAMES, too_many)
+            cost = rules.job_cost(jobs, models, plan.count) if job.billable else 0
             fenced = (
                 cost > 0
                 and job.reservation_id is None
@@ -207,7 +173,8 @@ class JobExecutor:
             ):
                 return None
             results = ResultsBuilder(plan, [m.model_id for m in models])
-            if not await self._infer_all(job, path, info, plan, models, results, lost):
+            ready = [self._resolve(spec) for spec in models]
+            if not await self._infer_all(job, path, info, plan, ready, results, lost):
                 return None
         key = result_key(job.id)
         await asyncio.to_thread(self.ctx.blobs.put_bytes, key, results.to_json())
@@ -222,7 +189,7 @@ class JobExecutor:
         path: Path,
         info: VideoInfo,
         plan: FramePlan,
-        models: tuple[ModelSpec, ...],
+        models: list[FrameModel],
         results: ResultsBuilder,
         lost: asyncio.Event,
     ) -> bool:
@@ -235,14 +202,14 @@ class JobExecutor:
         done = 0
 
         async def infer(chunk: FrameChunk) -> list[list[FrameResult]]:
-            calls = (self._call(spec, chunk, size) for spec in models)
+            calls = (self._call(model, chunk, size) for model in models)
             return list(await asyncio.gather(*calls))
 
         async def record() -> bool:
             nonlocal done
             chunk, task = pending.popleft()
-            for spec, entries in zip(models, await task, strict=True):
-                results.add(spec.model_id, chunk.frame_indices, entries)
+            for model, entries in zip(models, await task, strict=True):
+                results.add(model.model_id, chunk.frame_indices, entries)
             done += len(chunk.frame_indices)
             ok = await asyncio.to_thread(
                 self.ctx.store.progress, job.id, job.attempt, done, plan.count, self.jobs.lease_s
@@ -270,16 +237,23 @@ class JobExecutor:
                 task.cancel()
             await chunks.aclose()
 
+    def _resolve(self, spec: ModelSpec) -> FrameModel:
+        """``spec`` resolved against the catalog, once per job."""
+        ctx = self.ctx
+        return resolve_model(ctx.catalog, spec, ctx.profiles, ctx.default_model)
+
     async def _call(
-        self, spec: ModelSpec, chunk: FrameChunk, size: tuple[int, int]
+        self, model: FrameModel, chunk: FrameChunk, size: tuple[int, int]
     ) -> list[FrameResult]:
         """One model over one batch, retried while its backend is unavailable."""
         for attempt in range(MODEL_CALL_TRIES):
             try:
-                return await self.models.run(spec, chunk.frames, size)
+                return await self.models.run(model, chunk.frames, size)
             except BackendUnavailable as exc:
                 if attempt + 1 == MODEL_CALL_TRIES:
-                    raise Transient(f"model {spec.model_id} is unavailable: {exc.detail}") from None
+                    raise Transient(
+                        f"model {model.model_id} is unavailable: {exc.detail}"
+                    ) from None
                 await asyncio.sleep(min(2.0**attempt, 5.0))
         raise AssertionError("unreachable")
 

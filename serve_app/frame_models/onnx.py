@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from serve_app.detectors.base import Box
-from serve_app.detectors.config import OnnxOptions
+from serve_app.frame_models.base import Box
+from serve_app.frame_models.catalog import OnnxOptions
 
 
 class OnnxDetector:

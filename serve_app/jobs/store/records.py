@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from serve_app.jobs.models import JobRow, JobStatus
-from serve_app.jobs.spec import ModelSpec, models_from_json
+from serve_app.frame_models.spec import ModelSpec
+from serve_app.jobs.spec import models_from_json
+from serve_app.jobs.store.tables import JobRow, JobStatus
 
 
 @dataclass(frozen=True)

@@ -5,36 +5,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 import numpy as np
 
-from serve_app.detectors.base import FrameDetector, keep, scale_box, shrink, to_prediction
-from serve_app.detectors.config import (
+from serve_app.errors import UnknownModel
+from serve_app.frame_models.base import FrameDetector, keep, scale_box, shrink, to_prediction
+from serve_app.frame_models.catalog import (
     CatalogEntry,
-    DetectionOptions,
-    DetectParams,
+    FrameModelCatalog,
     HaarOptions,
     HogOptions,
-    ModelCatalog,
     OnnxOptions,
 )
-from serve_app.detectors.onnx import OnnxDetector
-from serve_app.detectors.opencv import HaarCascadeDetector, HogPeopleDetector
-from serve_app.errors import InvalidRequest
-from serve_app.jobs.spec import ModelSpec
+from serve_app.frame_models.onnx import OnnxDetector
+from serve_app.frame_models.opencv import HaarCascadeDetector, HogPeopleDetector
+from serve_app.frame_models.resolved import DetectorModel
+from serve_app.frame_models.results import Detections
 
 logger = logging.getLogger(__name__)
 
-#: One result per frame: a detection entry, or None when the frame failed.
-FrameResult = dict[str, Any] | None
 
-
-def build_detector(entry: CatalogEntry, catalog: ModelCatalog) -> FrameDetector:
+def build_detector(entry: CatalogEntry, catalog: FrameModelCatalog) -> FrameDetector:
     """The implementation of a detection ``entry``.
 
     Raises:
-        InvalidRequest: ``entry`` is not an object-detection model.
+        UnknownModel: ``entry`` is not an object-detection model.
         FileNotFoundError, ValueError: its files are missing or unreadable.
     """
     options = entry.parsed_options()
@@ -44,13 +39,13 @@ def build_detector(entry: CatalogEntry, catalog: ModelCatalog) -> FrameDetector:
         return HogPeopleDetector(options)
     if isinstance(options, OnnxOptions):
         return OnnxDetector(options, catalog.base_dir)
-    raise InvalidRequest(f"model {entry.model_id!r} is not an object-detection model")
+    raise UnknownModel(f"model {entry.model_id!r} is not an object-detection model")
 
 
 class DetectorRegistry:
     """Detectors of a catalog, each built on first use and then reused."""
 
-    def __init__(self, catalog: ModelCatalog) -> None:
+    def __init__(self, catalog: FrameModelCatalog) -> None:
         self.catalog = catalog
         self._built: dict[tuple[str, str], FrameDetector] = {}
         self._lock = threading.Lock()
@@ -69,33 +64,28 @@ class DetectorRegistry:
                 self.detector(entry)
 
     def run(
-        self, spec: ModelSpec, frames: np.ndarray, original_size: tuple[int, int]
-    ) -> list[FrameResult]:
-        """One detection entry per frame of ``frames`` ``(T, H, W, 3)``.
+        self, model: DetectorModel, frames: np.ndarray, original_size: tuple[int, int]
+    ) -> list[Detections | None]:
+        """One detection entry (None where it failed) per frame of ``frames`` ``(T, H, W, 3)``.
 
         Args:
             original_size: ``(width, height)`` of the source video's frames; boxes and
                 ``image`` are reported in it even when ``frames`` were scaled down.
         """
-        entry = self.catalog.resolve(spec)
-        detector = self.detector(entry)
-        options = entry.parsed_options()
-        assert isinstance(options, DetectionOptions)
-        params = DetectParams.model_validate(spec.inference_params)
-        confidence = options.confidence if params.confidence is None else params.confidence
-        limit = params.max_detections or options.max_detections
+        detector = self.detector(model.entry)
+        max_side, confidence, limit = model.options.max_side, model.confidence, model.max_detections
         width, height = original_size
-        results: list[FrameResult] = []
+        results: list[Detections | None] = []
         for frame in frames:
             started = time.perf_counter()
             try:
-                small, factor = shrink(frame, options.max_side)
+                small, factor = shrink(frame, max_side)
                 sx = factor * width / frame.shape[1]
                 sy = factor * height / frame.shape[0]
                 boxes = keep(detector.detect(small), confidence, limit)
                 predictions = [to_prediction(scale_box(b, sx, sy)) for b in boxes]
             except Exception:
-                logger.warning("model %s failed on a frame", spec.model_id, exc_info=True)
+                logger.warning("model %s failed on a frame", model.model_id, exc_info=True)
                 results.append(None)
                 continue
             results.append(

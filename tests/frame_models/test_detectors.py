@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from serve_app.detectors.base import Box, logistic, shrink, to_prediction
-from serve_app.detectors.config import HaarOptions, HogOptions, ModelCatalog, OnnxOptions
-from serve_app.detectors.onnx import OnnxDetector
-from serve_app.detectors.opencv import HaarCascadeDetector, HogPeopleDetector, cascade_path
-from serve_app.detectors.registry import DetectorRegistry
-from serve_app.jobs.spec import ModelSpec
+from serve_app.frame_models.base import Box, logistic, shrink, to_prediction
+from serve_app.frame_models.catalog import FrameModelCatalog, HaarOptions, HogOptions, OnnxOptions
+from serve_app.frame_models.onnx import OnnxDetector
+from serve_app.frame_models.opencv import HaarCascadeDetector, HogPeopleDetector, cascade_path
+from serve_app.frame_models.registry import DetectorRegistry
+from serve_app.frame_models.resolved import DetectorModel, detector_model
+from serve_app.frame_models.spec import ModelSpec
 from tests.support.job_videos import astronaut
 
 FACE = (177, 66, 95, 95)  # OpenCV 4.x's default frontal-face cascade on astronaut.png
@@ -74,8 +75,12 @@ def test_onnx_yolov8_layout_with_nms(yolo_onnx: Path) -> None:
     assert (first.left, first.top, first.width, first.height) == (24, 24, 16, 16)
 
 
+def resolved(catalog: FrameModelCatalog, spec: ModelSpec) -> DetectorModel:
+    return detector_model(catalog.resolve(spec), spec)
+
+
 def test_onnx_paths_resolve_against_the_catalog(boxes_onnx: Path) -> None:
-    catalog = ModelCatalog.model_validate(
+    catalog = FrameModelCatalog.model_validate(
         {
             "base_dir": str(boxes_onnx.parent),
             "models": [
@@ -90,14 +95,14 @@ def test_onnx_paths_resolve_against_the_catalog(boxes_onnx: Path) -> None:
     registry = DetectorRegistry(catalog)
     registry.warm_up()
     frames = np.full((2, 40, 40, 3), 255, np.uint8)
-    out = registry.run(ModelSpec(model_id="tiny"), frames, (80, 80))
+    out = registry.run(resolved(catalog, ModelSpec(model_id="tiny")), frames, (80, 80))
     assert [e["predictions"][0]["x"] for e in out if e] == [40.0, 40.0]
     with pytest.raises(FileNotFoundError):
         OnnxDetector(OnnxOptions(path=Path("missing.onnx")), boxes_onnx.parent)
 
 
 def test_registry_maps_boxes_back_to_the_original_frame() -> None:
-    catalog = ModelCatalog.model_validate(
+    catalog = FrameModelCatalog.model_validate(
         {
             "models": [
                 {
@@ -112,8 +117,8 @@ def test_registry_maps_boxes_back_to_the_original_frame() -> None:
     photo = astronaut()
     half = np.ascontiguousarray(photo[::2, ::2])  # as if the runner had scaled it down
     entries = [
-        *registry.run(ModelSpec(model_id="face"), photo[None], (512, 512)),
-        *registry.run(ModelSpec(model_id="face"), half[None], (512, 512)),
+        *registry.run(resolved(catalog, ModelSpec(model_id="face")), photo[None], (512, 512)),
+        *registry.run(resolved(catalog, ModelSpec(model_id="face")), half[None], (512, 512)),
     ]
     for entry in entries:
         assert entry is not None and entry["image"] == {"width": 512, "height": 512}
@@ -121,11 +126,11 @@ def test_registry_maps_boxes_back_to_the_original_frame() -> None:
         assert abs(pred["x"] - 224.5) < 8 and abs(pred["y"] - 113.5) < 8
         assert 80 < pred["width"] < 115
     strict = ModelSpec(model_id="face", inference_params={"confidence": 0.99999})
-    assert registry.run(strict, photo[None], (512, 512))[0]["predictions"] == []  # type: ignore[index]
+    assert registry.run(resolved(catalog, strict), photo[None], (512, 512))[0]["predictions"] == []  # type: ignore[index]
 
 
 def test_a_failing_frame_gives_null() -> None:
-    catalog = ModelCatalog.model_validate(
+    catalog = FrameModelCatalog.model_validate(
         {"models": [{"model_id": "face", "implementation": "opencv-haar"}]}
     )
     registry = DetectorRegistry(catalog)
@@ -141,7 +146,7 @@ def test_a_failing_frame_gives_null() -> None:
             return []
 
     registry._built[("face", "1")] = Flaky()
-    first, second = registry.run(ModelSpec(model_id="face"), frames, (64, 64))
+    first, second = registry.run(resolved(catalog, ModelSpec(model_id="face")), frames, (64, 64))
     assert first is None and second is not None and second["predictions"] == []
 
 

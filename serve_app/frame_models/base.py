@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
+
+from serve_app.frame_models.results import Prediction
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def scale_box(box: Box, sx: float, sy: float) -> Box:
     )
 
 
-def to_prediction(box: Box) -> dict[str, Any]:
+def to_prediction(box: Box) -> Prediction:
     """The public prediction dict (centre x/y, width, height in pixels)."""
     return {
         "x": round(box.left + box.width / 2, 2),

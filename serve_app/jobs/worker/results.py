@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from serve_app.detectors.registry import FrameResult
+from serve_app.frame_models.results import FrameResult
 from serve_app.media.stream import FramePlan
 
 

@@ -1,4 +1,4 @@
-"""The model catalog of video jobs: ``configs/detectors.yaml``.
+"""The per-frame model catalog of video jobs: ``configs/detectors.yaml``.
 
 Each entry maps a public ``model_id`` / ``model_version`` to an implementation and its
 options. Loading validates every entry's options, so a bad file fails at startup,
@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serve_app.errors import InvalidRequest, UnknownModel
-from serve_app.jobs.spec import MODEL_ID_PATTERN, InferenceType, ModelSpec
+from serve_app.frame_models.spec import MODEL_ID_PATTERN, InferenceType, ModelSpec
 
 Implementation = Literal["opencv-haar", "opencv-hog", "onnx", "vlm"]
 
@@ -123,7 +123,7 @@ class CatalogEntry(BaseModel):
         return OPTIONS[self.implementation].model_validate(self.options)
 
 
-class ModelCatalog(BaseModel):
+class FrameModelCatalog(BaseModel):
     """Every model video jobs may name."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -133,14 +133,14 @@ class ModelCatalog(BaseModel):
     base_dir: Path | None = None
 
     @model_validator(mode="after")
-    def _unique(self) -> ModelCatalog:
+    def _unique(self) -> FrameModelCatalog:
         seen = [(m.model_id, m.model_version) for m in self.models]
         if len(set(seen)) != len(seen):
             raise ValueError("a model_id/model_version pair is listed twice")
         return self
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> ModelCatalog:
+    def from_yaml(cls, path: str | Path) -> FrameModelCatalog:
         path = Path(path)
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):

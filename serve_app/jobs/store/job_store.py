@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from serve_app.accounts.credits import release_in, reserve_in
 from serve_app.errors import Conflict, NotFound
-from serve_app.jobs.billing import charge_in
-from serve_app.jobs.models import JobRow, JobStatus
-from serve_app.jobs.records import JobRecord, NewJob
+from serve_app.jobs.store.billing import charge_in
+from serve_app.jobs.store.records import JobRecord, NewJob
+from serve_app.jobs.store.tables import JobRow, JobStatus
 from serve_app.observability import metrics
 from serve_app.storage.db import Database
 from serve_app.storage.orm import utcnow

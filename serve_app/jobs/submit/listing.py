@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 
 from serve_app.errors import InvalidRequest
-from serve_app.jobs.models import JobRow
-from serve_app.jobs.records import JobRecord
 from serve_app.jobs.status import STATUS_CODES
+from serve_app.jobs.store.records import JobRecord
+from serve_app.jobs.store.tables import JobRow
 from serve_app.storage.db import Database
 
 DEFAULT_LIMIT = 20
