@@ -77,6 +77,7 @@ class JobRunner:
         self._closed = True
         await self._worker.stop()
         self._loop.cancel()
+        await asyncio.wait([self._loop])
         self._database.dispose()
 
     def __del__(self) -> Coroutine[Any, Any, None] | None:
