@@ -16,7 +16,7 @@ from serve_app.jobs.worker.loop import JobWorker
 from serve_app.jobs.worker.results import result_key
 from tests.jobs.conftest import FACE, PEOPLE, make_user, new_job
 from tests.jobs.support import FakeModels, jobs_context, local_models, upload
-from tests.jobs.test_store import ledger_kinds
+from tests.jobs.test_job_store import ledger_kinds
 from tests.support.http_servers import PUBLIC_IP, Network, counting_server
 from tests.support.job_videos import expected_face
 

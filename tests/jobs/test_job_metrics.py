@@ -22,7 +22,7 @@ from serve_app.observability import metrics
 from serve_app.storage.orm import utcnow
 from tests.jobs.conftest import make_user, new_job
 from tests.jobs.support import FakeModels, jobs_context, local_models, upload
-from tests.jobs.test_worker import wait_for
+from tests.jobs.test_loop import wait_for
 
 STATES = [s.value for s in JobStatus]
 
