@@ -23,9 +23,9 @@ from serve_app.deployments.job_runner import JobRunner
 from serve_app.deployments.options import deployment
 from serve_app.deployments.story_writer import StoryWriter
 from serve_app.deployments.vision_language_model import VisionLanguageModel
-from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.factory import engine_factory
 from serve_app.engines.profile import ModelProfile
+from serve_app.frame_models.catalog import FrameModelCatalog
 
 DEFAULT_MODEL_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
 DEFAULT_DETECTORS_CONFIG = "configs/detectors.yaml"
@@ -153,10 +153,10 @@ def build_graph(
             max_batch_size=entry.max_batch_size,
             batch_wait_timeout_s=entry.batch_wait_timeout_s,
         )
-    catalog: ModelCatalog | None = None
+    catalog: FrameModelCatalog | None = None
     job_runner: Application | None = None
     if args.detectors_config is not None:
-        catalog = ModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
+        catalog = FrameModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
         detector = named(Detector, "Detector").bind(catalog)
         job_runner = named(JobRunner, "JobRunner").bind(
             settings, catalog, detector, handles, profiles, default_model

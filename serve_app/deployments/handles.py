@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
 from ray.serve.handle import DeploymentHandle
@@ -21,6 +22,8 @@ from ray.serve.handle import DeploymentHandle
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
+from serve_app.frame_models.resolved import DetectorModel
+from serve_app.frame_models.results import FrameResult
 from serve_app.pipeline.protocol import DescribeJob
 
 READINESS_TIMEOUT_S = 3.0
@@ -151,3 +154,25 @@ def _plain(exc: ServeAppError) -> ServeAppError:
             Exception.__init__(plain, exc.detail)
             return plain
     return exc
+
+
+class HandleDetector:
+    """:class:`~serve_app.frame_models.backends.DetectorBackend` over the ``Detector``."""
+
+    def __init__(
+        self, detector: DeploymentHandle, dispatched: DispatchCounter | None = None
+    ) -> None:
+        self._detector = detector
+        self._dispatched = dispatched or DispatchCounter()
+
+    async def detect(
+        self, model: DetectorModel, frames: np.ndarray, original_size: tuple[int, int]
+    ) -> list[FrameResult]:
+        try:
+            with self._dispatched.track(self._detector.deployment_name):
+                detected: list[FrameResult] = await self._detector.detect.remote(
+                    model, frames, original_size
+                )
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return detected

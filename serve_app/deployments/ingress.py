@@ -17,8 +17,8 @@ from serve_app.deployments.handles import (
     HandleVision,
     job_runner_waker,
 )
-from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.profile import ModelProfile
+from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
 from serve_app.observability.logging import configure_logging
@@ -37,7 +37,7 @@ class Ingress:
         settings: Settings,
         story_writer: DeploymentHandle | None = None,
         story_profile: ModelProfile | None = None,
-        catalog: ModelCatalog | None = None,
+        catalog: FrameModelCatalog | None = None,
         job_runner: DeploymentHandle | None = None,
     ) -> None:
         configure_logging(json=settings.log_json)

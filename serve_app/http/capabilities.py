@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import get_args
 
 from serve_app.config import Settings
-from serve_app.detectors.config import (
+from serve_app.errors import InvalidRequest, UnknownModel
+from serve_app.frame_models.catalog import (
     CatalogEntry,
     DetectionOptions,
     HaarOptions,
     OnnxOptions,
     VlmOptions,
 )
-from serve_app.errors import InvalidRequest, UnknownModel
+from serve_app.frame_models.resolved import vlm_profile
+from serve_app.frame_models.spec import InferenceType, ModelSpec
 from serve_app.http.capability_schemas import (
     AnalysisCapabilities,
     CapabilitiesResponse,
@@ -30,9 +32,8 @@ from serve_app.http.capability_schemas import (
 )
 from serve_app.http.context import AppContext
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.inference import vlm_profile
-from serve_app.jobs.service import VIDEO_EXTENSIONS, upload_limit
-from serve_app.jobs.spec import InferenceType, JobRequest, ModelSpec
+from serve_app.jobs.spec import JobRequest
+from serve_app.jobs.submit.uploads import VIDEO_EXTENSIONS, upload_limit
 from serve_app.story.languages import LANGUAGES, resolve_language
 from serve_app.story.service import story_limits
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from serve_app.jobs.spec import InferenceType
+from serve_app.frame_models.spec import InferenceType
 
 
 class AnalysisCapabilities(BaseModel):

@@ -7,7 +7,7 @@ shared :class:`serve_app.storage.orm.Base`.
 from __future__ import annotations
 
 import serve_app.accounts.models  # registers the accounts tables
-import serve_app.jobs.models  # noqa: F401  (registers the video job tables)
+import serve_app.jobs.store.tables  # noqa: F401  (registers the video job tables)
 from serve_app.storage.orm import Base
 
 target_metadata = Base.metadata

@@ -10,7 +10,7 @@ import pytest
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
+from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.http.app import create_app
 from serve_app.http.capabilities import FORM_OVERHEAD_BYTES, describe_capabilities
 from serve_app.http.context import AppContext
@@ -80,7 +80,7 @@ def build(
     story_pipeline = StoryPipeline.in_process(pipeline, a, engine) if story else None
     jobs_ctx = None
     if jobs:
-        catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+        catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
         profiles = {"model-a": a} if captioner else {}
         jobs_ctx = JobsContext.build(
             settings, accounts.database, catalog, profiles=profiles, default_model="model-a"

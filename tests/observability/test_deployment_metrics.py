@@ -14,11 +14,12 @@ import pytest
 
 from serve_app.deployments.detector import Detector
 from serve_app.deployments.vision_language_model import VisionLanguageModel
-from serve_app.detectors.config import ModelCatalog
 from serve_app.engines.base import GenerationRequest
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import UnknownModel
-from serve_app.jobs.spec import ModelSpec
+from serve_app.frame_models.catalog import DetectionOptions, FrameModelCatalog
+from serve_app.frame_models.resolved import DetectorModel, detector_model
+from serve_app.frame_models.spec import ModelSpec
 from serve_app.observability import metrics
 from tests.support.story_engines import ScriptedEngine
 
@@ -33,16 +34,20 @@ def _clean() -> Iterator[None]:
 
 
 async def test_detections_are_timed_per_model() -> None:
-    detector = Detector(ModelCatalog.from_yaml(CATALOG), cv_threads=1)
+    catalog = FrameModelCatalog.from_yaml(CATALOG)
+    detector = Detector(catalog, cv_threads=1)
     frames = np.zeros((2, 64, 64, 3), dtype=np.uint8)
-    results = await detector.detect(ModelSpec(model_id="face-detection"), frames, (64, 64))
+    face = ModelSpec(model_id="face-detection")
+    results = await detector.detect(detector_model(catalog.resolve(face), face), frames, (64, 64))
     assert len(results) == 2
     assert metrics.MODEL_LATENCY.count(model="face-detection") == 1
     assert metrics.MODEL_LATENCY.value(model="face-detection") > 0
     assert metrics.IN_FLIGHT.value(deployment="Detector", model="face-detection") == 0
 
     with pytest.raises(UnknownModel):  # a captioning model is not a detector
-        await detector.detect(ModelSpec(model_id="frame-captioner"), frames, (64, 64))
+        captioner = catalog.resolve(ModelSpec(model_id="frame-captioner", inference_type="vlm"))
+        as_detector = DetectorModel(captioner, DetectionOptions(), 0.0, 1)
+        await detector.detect(as_detector, frames, (64, 64))
     assert metrics.MODEL_ERRORS.value(model="frame-captioner", error="UnknownModel") == 1
 
 

@@ -11,7 +11,7 @@ from serve_app.http.api.job_schemas import JobListResponse
 from serve_app.http.api.routes.videoinfer import JobId
 from serve_app.http.api.schemas import error_responses
 from serve_app.http.deps import CurrentUserOrApiKey, Jobs
-from serve_app.jobs import frame_images, listing
+from serve_app.jobs.submit import frame_images, listing
 
 router = APIRouter(tags=["video inference"])
 

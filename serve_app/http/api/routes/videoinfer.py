@@ -24,8 +24,8 @@ from serve_app.http.api.job_schemas import (
 from serve_app.http.api.schemas import error_responses
 from serve_app.http.context import base_url
 from serve_app.http.deps import Accounts, CurrentUserOrApiKey, Jobs
-from serve_app.jobs import service
 from serve_app.jobs.spec import JobRequest
+from serve_app.jobs.submit import service, uploads
 
 router = APIRouter(tags=["video inference"])
 
@@ -47,7 +47,7 @@ async def video_upload_signed_url(
     body: SignedUrlRequest, user: CurrentUserOrApiKey, jobs: Jobs, request: Request
 ) -> dict[str, str]:
     """A signed URL to upload one video to (``PUT`` or ``POST`` the raw bytes)."""
-    return {"signed_url": service.upload_url(jobs, user, body.file_name, base_url(request))}
+    return {"signed_url": uploads.upload_url(jobs, user, body.file_name, base_url(request))}
 
 
 _UPLOAD_ERRORS = error_responses(
@@ -75,11 +75,11 @@ _UPLOAD_ERRORS = error_responses(
 async def upload_object(name: str, request: Request, jobs: Jobs, accounts: Accounts) -> Any:
     """Store the request body (a video) at a signed upload URL."""
     key = f"uploads/{name}"
-    user_id = service.verify_upload(jobs, key, dict(request.query_params))
+    user_id = uploads.verify_upload(jobs, key, dict(request.query_params))
     accounts.api_limiter.hit(f"user:{user_id}")
     length = request.headers.get("content-length")
     declared = int(length) if length and length.isdigit() else None
-    size = await service.receive_upload(jobs, key, request.stream(), declared)
+    size = await uploads.receive_upload(jobs, key, request.stream(), declared)
     return {"key": key, "size": size}
 
 
@@ -92,7 +92,7 @@ async def upload_object(name: str, request: Request, jobs: Jobs, accounts: Accou
 async def download_results(name: str, request: Request, jobs: Jobs) -> Response:
     """The results JSON of a job (the ``output_signed_url`` of its status)."""
     key = f"results/{name}"
-    stream = await asyncio.to_thread(service.open_result, jobs, key, dict(request.query_params))
+    stream = await asyncio.to_thread(uploads.open_result, jobs, key, dict(request.query_params))
     local = jobs.blobs.local_path(key)
     if local is not None:
         stream.close()
