@@ -7,15 +7,16 @@ process, so a queue defined here would be shared by every subclass's instances.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
+from serve_app.deployments.construct import AsyncConstructed
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.engines.factory import EngineFactory
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed
 
 
-class EngineHost:
+class EngineHost(AsyncConstructed):
     """Hosts one :class:`ModelProfile`'s engine inside a Ray Serve replica.
 
     Engines that gain from batching (transformers) get requests grouped by
@@ -66,10 +67,3 @@ class EngineHost:
     async def shutdown(self) -> None:
         """Release the engine (Serve calls it on graceful shutdown; tests call it)."""
         await self._engine.shutdown()
-
-    @classmethod
-    async def create(cls, *args: Any, **kwargs: Any) -> Self:
-        """Construct outside Ray Serve (tests, embedding): awaits the async constructor."""
-        host = cls.__new__(cls)
-        await host.__init__(*args, **kwargs)  # type: ignore[misc]
-        return host

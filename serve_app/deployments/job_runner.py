@@ -5,22 +5,20 @@ background; replicas coordinate only through the database (leases and attempt
 numbers), so any number of them may run, and a replica that dies loses nothing but
 time: its jobs' leases expire and another replica claims them again.
 
-Cleanup is :meth:`JobRunner.shutdown`. Ray Serve 2.60 has one replica shutdown hook,
-``__del__`` (``ReplicaBase.shutdown`` → ``call_destructor``, which awaits a coroutine
-that ``__del__`` returns), so ``__del__`` hands Serve the pending shutdown and nothing
-once :meth:`~JobRunner.shutdown` has run (as tests call it).
+Cleanup is :meth:`JobRunner.shutdown`, which the served class's ``__del__`` (Ray
+Serve's one shutdown hook, see :func:`serve_app.deployments.options.deployment`) awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
+from serve_app.deployments.construct import AsyncConstructed
 from serve_app.deployments.handles import HandleDetector, HandleModel
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
@@ -33,7 +31,7 @@ from serve_app.storage.db import Database, database_url_for, migrate
 logger = logging.getLogger(__name__)
 
 
-class JobRunner:
+class JobRunner(AsyncConstructed):
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
         self,
         settings: Settings,
@@ -72,9 +70,3 @@ class JobRunner:
         self._loop.cancel()
         await asyncio.wait([self._loop])
         self._database.dispose()
-
-    def __del__(self) -> Coroutine[Any, Any, None] | None:
-        """Serve's shutdown hook: the pending :meth:`shutdown` for Serve to await."""
-        if getattr(self, "_closed", True):
-            return None
-        return self.shutdown()

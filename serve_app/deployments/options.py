@@ -88,13 +88,14 @@ def deployment(cls: type, name: str, overrides: Mapping[str, Any] | None = None)
     Serve calls on graceful shutdown await it. ``cls`` itself has neither, so objects
     made directly in tests record metrics in process and are shut down explicitly.
     """
-    wrapped = serve.deployment(_served(cls))
+    wrapped = serve.deployment(served_class(cls))
     if not isinstance(wrapped, Deployment):  # serve.deployment is typed loosely
         raise TypeError(f"{cls!r} did not become a Ray Serve deployment")
     return wrapped.options(name=name, **merged_options(cls, overrides))
 
 
-def _served(cls: type) -> type:
+def served_class(cls: type) -> type:
+    """The subclass of ``cls`` that Serve runs (see :func:`deployment`)."""
     members: dict[str, Any] = {"__module__": cls.__module__}
     init: Any = cls.__init__  # type: ignore[misc]  # the class's own, not an instance's
     if inspect.iscoroutinefunction(init):
