@@ -8,7 +8,7 @@ from serve_app import __version__
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
 from serve_app.http.api.accounts import install_accounts
-from serve_app.http.api.jobs import install_jobs
+from serve_app.http.api.jobs import install_jobs, install_workspace
 from serve_app.http.api.routes import analyze, capabilities, health
 from serve_app.http.api.routes import story as story_routes
 from serve_app.http.context import AppContext
@@ -55,6 +55,8 @@ def create_app(
     if jobs is not None:
         install_jobs(app, jobs)
     install_web(app)
+    if jobs is not None:
+        install_workspace(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app

@@ -73,7 +73,9 @@ def object_url(
     if base is None:
         return None
     params = ctx.signer.sign(method, key, user_id, ttl_s)
-    return f"{base.rstrip('/')}/{key}?{params.query()}"
+    # X-Goog-Expires (the lifetime in seconds, not signed) is where the roboflow SDK
+    # reads it; it must not come first in the query.
+    return f"{base.rstrip('/')}/{key}?{params.query()}&X-Goog-Expires={int(ttl_s)}"
 
 
 def public_status(ctx: JobsContext, record: JobRecord, base_url: str | None) -> dict[str, Any]:

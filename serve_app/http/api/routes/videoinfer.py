@@ -3,7 +3,8 @@
 The shape follows the widely used hosted video-inference API, so its clients work by
 changing the base URL. Every route takes ``Authorization: Bearer <token>`` or
 ``?api_key=<token>``, except the signed upload and result URLs, whose signature is
-the credential.
+the credential. Each path answers with and without its trailing slash (the SDK
+calls ``/video_upload_signed_url`` without one).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ JobId = Annotated[
 ]
 
 
+@router.post("/video_upload_signed_url", include_in_schema=False)
 @router.post(
     "/video_upload_signed_url/",
     response_model=SignedUrlResponse,
@@ -100,6 +102,7 @@ async def download_results(name: str, request: Request, jobs: Jobs) -> Response:
     return StreamingResponse(iter(lambda: stream.read(1 << 16), b""), media_type="application/json")
 
 
+@router.post("/videoinfer", include_in_schema=False)
 @router.post(
     "/videoinfer/",
     response_model=SubmitResponse,
@@ -122,6 +125,7 @@ async def submit_job(body: JobRequest, user: CurrentUserOrApiKey, jobs: Jobs) ->
     return await service.submit(jobs, user, body)
 
 
+@router.get("/videoinfer", include_in_schema=False)
 @router.get(
     "/videoinfer/",
     response_model=JobStatusResponse,
@@ -135,6 +139,7 @@ def job_status(
     return service.job_status(jobs, user, job_id, base_url(request))
 
 
+@router.delete("/videoinfer", include_in_schema=False)
 @router.delete(
     "/videoinfer/",
     response_model=JobStatusResponse,
