@@ -33,6 +33,12 @@ class AccountSettings(BaseModel):
     #: Login attempts per username and client address.
     login_rate_per_minute: float = Field(default=5.0, gt=0)
     login_burst: int = Field(default=5, ge=1)
+    #: ``POST /analyze/`` without credentials from loopback, when the service listens
+    #: on loopback only and trusts no proxy (the embedded default); off in production
+    #: profiles. Such stories are rate-limited per address, not charged, and logged.
+    anonymous_story: bool = True
+    anonymous_story_per_minute: float = Field(default=10.0, gt=0)
+    anonymous_story_burst: int = Field(default=5, ge=1)
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
     reservation_timeout_s: int = Field(default=3600, ge=60)

@@ -26,6 +26,17 @@ from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.pipeline import StoryPipeline
 
 
+def serve_listen_host() -> str | None:
+    """The host Serve's HTTP proxies bind (``http_options.host``); None if unknown."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        host = _get_global_client().http_config.host
+    except Exception:  # an unknown bind is treated as public (fail closed)
+        return None
+    return str(host) if host else None
+
+
 @serve.ingress()
 class Ingress:
     def __init__(
@@ -67,7 +78,13 @@ class Ingress:
             )
         # Serve's proxy echoes X-Request-ID (the same id) on every response itself.
         self._app = create_app(
-            pipeline, settings, accounts, story=story, jobs=jobs, echo_request_id=False
+            pipeline,
+            settings,
+            accounts,
+            story=story,
+            jobs=jobs,
+            echo_request_id=False,
+            listen_host=serve_listen_host(),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from serve_app import __version__
+from serve_app.accounts.anonymous import AnonymousStory
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
 from serve_app.http.api.accounts import install_accounts
@@ -27,6 +28,7 @@ def create_app(
     story: StoryPipeline | None = None,
     jobs: JobsContext | None = None,
     echo_request_id: bool = True,
+    listen_host: str | None = None,
 ) -> FastAPI:
     """Build the HTTP app around ``pipeline`` (Ray handles or in-process engines).
 
@@ -35,6 +37,8 @@ def create_app(
     ``jobs`` the batch video inference routes (``/videoinfer/``). The web UI (``/ui/``)
     is always mounted and shows what is. Behind Ray Serve
     pass ``echo_request_id=False``: the proxy adds ``X-Request-ID`` to responses itself.
+    ``listen_host`` is the address the HTTP server binds; only a loopback one allows
+    anonymous local stories (:mod:`serve_app.accounts.anonymous`).
     """
     app = FastAPI(
         title="serve_app",
@@ -47,6 +51,7 @@ def create_app(
     app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
     install_error_handlers(app)
     install_accounts(app, accounts)
+    app.state.anonymous_story = AnonymousStory(accounts.settings, listen_host)
     app.include_router(health.router)
     app.include_router(analyze.router)
     app.include_router(capabilities.router)

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
+from serve_app.accounts.anonymous import AnonymousStory
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.idempotency import StoredResponse
 from serve_app.accounts.sessions import session_id
@@ -150,6 +151,30 @@ def current_user_or_api_key(
     principal: Annotated[Principal, Depends(_principal_or_api_key)],
 ) -> User:
     return principal.user
+
+
+def has_credentials(request: Request, accounts: AccountsContext) -> bool:
+    """Whether the request presents a token or a login-session cookie."""
+    return (
+        "authorization" in request.headers
+        or accounts.settings.session_cookie in request.cookies
+    )
+
+
+def story_caller(
+    request: Request,
+    _doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_doc)],
+) -> User | None:
+    """The caller of the Story API; ``None`` for an admitted anonymous local request."""
+    accounts = get_accounts(request)
+    anonymous = getattr(request.app.state, "anonymous_story", None)
+    if (
+        isinstance(anonymous, AnonymousStory)
+        and not has_credentials(request, accounts)
+        and anonymous.admits(request.client.host if request.client else None, request.headers)
+    ):
+        return None
+    return authenticate_request(request, accounts).user
 
 
 def replay_response(stored: StoredResponse) -> JSONResponse:

@@ -12,7 +12,13 @@ from fastapi import Depends, Header
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
-from serve_app.http.auth import current_admin, current_user, current_user_or_api_key, get_accounts
+from serve_app.http.auth import (
+    current_admin,
+    current_user,
+    current_user_or_api_key,
+    get_accounts,
+    story_caller,
+)
 from serve_app.http.context import (
     AppContext,
     get_chunk_store,
@@ -41,6 +47,8 @@ CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(current_admin)]
 #: Like :data:`CurrentUser`, also accepting ``?api_key=<token>`` (video-job routes).
 CurrentUserOrApiKey = Annotated[User, Depends(current_user_or_api_key)]
+#: The Story API's caller; ``None`` for an anonymous local request (``accounts.anonymous``).
+StoryCaller = Annotated[User | None, Depends(story_caller)]
 #: The optional ``Idempotency-Key`` request header.
 IdempotencyKey = Annotated[
     str | None,

@@ -222,6 +222,54 @@ async def test_unauthenticated_is_401(client, files):
     assert response.status_code == 401
 
 
+def local_client(
+    engines: Engines, settings: Settings, accounts: AccountsContext, peer: str, listen: str
+) -> httpx.AsyncClient:
+    vision, story = engines.pipelines(settings)
+    app = create_app(vision, settings, accounts, story=story, listen_host=listen)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost:8000", timeout=120)
+
+
+async def test_local_anonymous_story_is_free_and_limited(engines, settings, files, caplog):
+    """The ImgStory document: no authentication for local use (loopback only)."""
+    limited = settings.model_copy(
+        update={"accounts": ACCOUNT_SETTINGS.model_copy(update={"anonymous_story_burst": 1})}
+    )
+    accounts = open_accounts(limited)
+    async with local_client(engines, limited, accounts, "127.0.0.1", "127.0.0.1") as c:
+        with caplog.at_level("INFO", logger="serve_app.accounts.anonymous"):
+            first = await c.post("/analyze/", files=form(files, "jpeg"))
+        assert first.status_code == 200, first.text
+        assert set(first.json()) == {"english", "thai", "token_usage"}
+        assert "anonymous local story request from 127.0.0.1" in caplog.text
+        second = await c.post("/analyze/", files=form(files, "jpeg"))
+        assert second.status_code == 429 and "Retry-After" in second.headers
+        # Credentials are still checked, never replaced by anonymous mode.
+        bad = await c.post(
+            "/analyze/", files=form(files, "jpeg"), headers={"Authorization": "Bearer sa_x"}
+        )
+        assert bad.status_code == 401
+    accounts.close()
+
+
+@pytest.mark.parametrize(
+    ("peer", "listen", "headers"),
+    [
+        ("203.0.113.5", "127.0.0.1", {}),
+        ("127.0.0.1", "0.0.0.0", {}),
+        ("127.0.0.1", "127.0.0.1", {"X-Forwarded-For": "203.0.113.5"}),
+    ],
+    ids=["remote-peer", "public-listener", "proxied"],
+)
+async def test_anonymous_story_needs_a_loopback_only_service(
+    engines, settings, sqlite_accounts, files, peer, listen, headers
+):
+    async with local_client(engines, settings, sqlite_accounts, peer, listen) as c:
+        response = await c.post("/analyze/", files=form(files, "jpeg"), headers=headers)
+    assert response.status_code == 401
+
+
 # -- model faults -------------------------------------------------------------------
 
 

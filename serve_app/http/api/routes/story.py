@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
@@ -14,7 +15,7 @@ from serve_app.accounts.idempotency import file_sha256, fingerprint
 from serve_app.http.api.schemas import error_responses
 from serve_app.http.api.story_schemas import StoryResponse, story_body
 from serve_app.http.auth import replay_response
-from serve_app.http.deps import Accounts, Context, CurrentUser, IdempotencyKey, RequestId, Story
+from serve_app.http.deps import Accounts, Context, IdempotencyKey, RequestId, Story, StoryCaller
 from serve_app.storage.spool import spooled
 from serve_app.story.service import StoryParams, check_file_count, prepare_story, tell_story
 
@@ -45,7 +46,7 @@ async def write_story(
     ctx: Context,
     story: Story,
     accounts: Accounts,
-    user: CurrentUser,
+    user: StoryCaller,
     request_id: RequestId,
     files: Annotated[
         list[UploadFile],
@@ -59,7 +60,10 @@ async def write_story(
     ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Costs ``story.cost`` credits (admins: free); refunded when the story fails."""
+    """Costs ``story.cost`` credits (admins: free); refunded when the story fails.
+
+    Without credentials it runs only in local anonymous mode (loopback only, see
+    ``accounts.anonymous_story``): rate-limited, not charged."""
     settings = ctx.settings
     check_file_count(len(files), settings.story)
     async with contextlib.AsyncExitStack() as stack:
@@ -70,6 +74,12 @@ async def write_story(
             for f in files
         ]
         plan = await prepare_story(uploads, StoryParams(prompt, language), settings.story_config)
+        if user is None:
+            with accounts.in_flight.track():
+                outcome = await tell_story(
+                    story, plan, settings.story_config, request_id=request_id
+                )
+            return _story_response(story_body(outcome), outcome.truncated)
         digests = await asyncio.gather(*(asyncio.to_thread(file_sha256, u.path) for u in uploads))
         request_fp = fingerprint("POST /analyze/", prompt, plan.language.code, *digests)
         async with charge(
@@ -88,5 +98,9 @@ async def write_story(
                 )
             body = story_body(outcome)
             bill.record(body)
-    headers = {TRUNCATED_HEADER: ", ".join(outcome.truncated)} if outcome.truncated else {}
+    return _story_response(body, outcome.truncated)
+
+
+def _story_response(body: dict[str, Any], truncated: Sequence[str]) -> JSONResponse:
+    headers = {TRUNCATED_HEADER: ", ".join(truncated)} if truncated else {}
     return JSONResponse(body, headers=headers)
