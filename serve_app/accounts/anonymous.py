@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from serve_app.accounts.rate_limit import TokenBucketLimiter
@@ -45,17 +46,14 @@ class AnonymousStory:
         listen_host: str | None,
         *,
         trusted_proxies: tuple[str, ...] = (),
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.enabled = (
-            settings.anonymous_story and is_loopback(listen_host) and not trusted_proxies
-        )
-        extra = {} if clock is None else {"clock": clock}
+        self.enabled = settings.anonymous_story and is_loopback(listen_host) and not trusted_proxies
         self._limiter = TokenBucketLimiter(
             settings.anonymous_story_per_minute / 60.0,
             settings.anonymous_story_burst,
             what="anonymous stories",
-            **extra,
+            clock=clock,
         )
 
     def admits(self, peer: str | None, headers: Mapping[str, str]) -> bool:

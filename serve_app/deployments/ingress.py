@@ -31,7 +31,8 @@ def serve_listen_host() -> str | None:
     try:
         from ray.serve.context import _get_global_client
 
-        host = _get_global_client().http_config.host
+        client = _get_global_client()
+        host = client.http_config.host if client is not None else None
     except Exception:  # an unknown bind is treated as public (fail closed)
         return None
     return str(host) if host else None

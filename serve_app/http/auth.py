@@ -155,10 +155,7 @@ def current_user_or_api_key(
 
 def has_credentials(request: Request, accounts: AccountsContext) -> bool:
     """Whether the request presents a token or a login-session cookie."""
-    return (
-        "authorization" in request.headers
-        or accounts.settings.session_cookie in request.cookies
-    )
+    return "authorization" in request.headers or accounts.settings.session_cookie in request.cookies
 
 
 def story_caller(

@@ -26,9 +26,8 @@ async def test_workspace_lists_the_job_models_as_projects(env: Env, slash: str) 
     workspace = r.json()["workspace"]
     assert workspace["url"] == workspace["name"] == env.user.username
     ids = {p["id"] for p in workspace["projects"]}
-    assert ids == {
-        f"{env.user.username}/{m}" for m in ("face-detection", "people-detection", "frame-captioner")
-    }
+    models = ("face-detection", "people-detection", "frame-captioner")
+    assert ids == {f"{env.user.username}/{m}" for m in models}
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
@@ -49,7 +48,8 @@ async def test_other_workspaces_and_models_are_404(env: Env) -> None:  # noqa: F
     other = make_user(env.accounts, credits=0)
     key = env.key()
     assert (await env.client.get(f"/{other.username}", params=key)).status_code == 404
-    assert (await env.client.get(f"/{other.username}/face-detection", params=key)).status_code == 404
+    theirs = await env.client.get(f"/{other.username}/face-detection", params=key)
+    assert theirs.status_code == 404
     missing = await env.client.get(f"/{env.user.username}/no-such-model", params=key)
     assert missing.status_code == 404
     # Without credentials an unknown path stays a plain 404.

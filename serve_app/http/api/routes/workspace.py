@@ -46,9 +46,7 @@ def get_workspace(workspace_url: str, request: Request, jobs: Jobs) -> dict[str,
 
 @router.get("/{workspace_url}/{model_id}", responses=_ERRORS)
 @router.get("/{workspace_url}/{model_id}/", include_in_schema=False)
-def get_project(
-    workspace_url: str, model_id: str, request: Request, jobs: Jobs
-) -> dict[str, Any]:
+def get_project(workspace_url: str, model_id: str, request: Request, jobs: Jobs) -> dict[str, Any]:
     """One model as a project, its versions listed (``.project(id).version(n)``)."""
     _require_credentials(request)
     user = authenticate_request(request, get_accounts(request), allow_query_key=True).user
