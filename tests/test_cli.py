@@ -66,3 +66,25 @@ def test_relative_paths_are_pinned(tmp_path: Path) -> None:
 def test_build_tiny_model_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build-tiny-model", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "config.json").exists()
+
+
+def test_banner_commands_run_as_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner's account commands work when pasted into a shell (no PATH needed)."""
+    import os
+    import re
+    import subprocess
+
+    from serve_app.cli import banner
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a shell where the venv is not activated
+    text = banner("configs/serve-cpu.yaml", "http://127.0.0.1:8000", cwd=tmp_path)
+    line = next(x for x in text.splitlines() if "create-user" in x).strip()
+    first = line.split(" && ")[0]
+    assert re.search(r"create-user admin --admin$", first)
+    command = first.replace("create-user admin --admin", "create-user --help")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "create-user" in done.stdout

@@ -11,6 +11,8 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,15 +102,38 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     resolved.write_text(yaml.safe_dump(config, sort_keys=False))
     http = config.get("http_options", {})
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
-    print(
-        f"serve_app: starting Ray Serve from {ns.config}; the API will be at {url}\n"
-        f"  docs: {url}/docs   health: {url}/healthz   ready: {url}/readyz\n"
-        f"  first admin and token (another terminal, same directory):\n"
-        f"    serve-app create-user admin --admin && serve-app create-token admin\n"
-        f"  then: curl -H 'Authorization: Bearer <token>' -F file=@photo.jpg {url}/api/analyze"
-    )
+    print(banner(ns.config, url))
     ray_serve_cli.main(args=["run", str(resolved)], prog_name="serve", standalone_mode=False)
     return 0
+
+
+def cli_command(cwd: Path | None = None) -> str:
+    """How to run this CLI from ``cwd``, as a shell would accept it.
+
+    ``serve-app`` when it is on ``PATH`` (and is this installation's), else the script
+    next to this interpreter (``.venv/bin/serve-app``), else ``python -m serve_app``.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    script = Path(sys.executable).parent / "serve-app"
+    found = shutil.which("serve-app")
+    if found is not None and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return "serve-app"
+    if script.exists():
+        path = script.absolute()
+        return str(path.relative_to(here)) if path.is_relative_to(here) else shlex.quote(str(path))
+    return f"{shlex.quote(sys.executable)} -m serve_app"
+
+
+def banner(config: str, url: str, cwd: Path | None = None) -> str:
+    """What ``serve`` prints before it starts: where things are, the first commands."""
+    cli = cli_command(cwd)
+    return (
+        f"serve_app: starting Ray Serve from {config}; the API will be at {url}\n"
+        f"  docs: {url}/docs   health: {url}/healthz   ready: {url}/readyz\n"
+        f"  first admin and token (another terminal, same directory):\n"
+        f"    {cli} create-user admin --admin && {cli} create-token admin\n"
+        f"  then: curl -H 'Authorization: Bearer <token>' -F file=@photo.jpg {url}/api/analyze"
+    )
 
 
 def _cmd_validate(ns: argparse.Namespace) -> int:
