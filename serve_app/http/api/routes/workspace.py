@@ -28,7 +28,8 @@ def _require_credentials(request: Request) -> None:
         raise NotFound("Not Found")
 
 
-@router.post("/", responses=_ERRORS)
+# Not in the OpenAPI schema: "/" is the main page's path there (docs/api page lists it).
+@router.post("/", include_in_schema=False)
 def api_key_workspace(user: CurrentUserOrApiKey) -> dict[str, str]:
     """The workspace of the API key (``Roboflow(api_key=...)`` checks its key here)."""
     return {"workspace": user.username}
