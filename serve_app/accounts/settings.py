@@ -47,3 +47,24 @@ class AccountSettings(BaseModel):
                 "session_secret needs at least 32 characters (e.g. openssl rand -hex 32)"
             )
         return value
+
+
+class AdmissionSettings(BaseModel):
+    """What one caller may hold of the ingress at once (env ``SERVE_APP_ADMISSION__*``).
+
+    Request bodies are read under deadlines, so slow or stalled uploads cannot keep
+    the ingress's request slots; callers without valid credentials share a small
+    number of body slots; each user has caps on requests and bytes in flight.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A request body that sends nothing for this long is cut off (408).
+    body_idle_timeout_s: float = Field(default=15.0, gt=0)
+    #: After ``body_grace_s``, a body must keep arriving at this average rate (408).
+    body_min_bytes_per_s: int = Field(default=32 * 1024, ge=1)
+    body_grace_s: float = Field(default=10.0, ge=0)
+    #: Request bodies read at once from callers without valid credentials (503 beyond).
+    max_anonymous_bodies: int = Field(default=8, ge=1)
+    #: ``Retry-After`` of the refusals above.
+    retry_after_s: int = Field(default=2, ge=1)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from serve_app import __version__
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
+from serve_app.http.admission import AdmissionMiddleware
 from serve_app.http.api.accounts import install_accounts
 from serve_app.http.api.jobs import install_jobs
 from serve_app.http.api.routes import analyze, capabilities, health
@@ -56,5 +57,6 @@ def create_app(
         install_jobs(app, jobs)
     install_web(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AdmissionMiddleware, accounts=accounts, settings=settings.admission)
     app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app

@@ -1,0 +1,98 @@
+"""Hostile request bodies against the real app on a real server (uvicorn, raw sockets)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serve_app.accounts.settings import AccountSettings, AdmissionSettings
+from serve_app.config import Settings
+from serve_app.deployments.options import DEFAULT_OPTIONS
+from tests.support.live_service import LiveService, live_service, read_status
+
+IDLE_S = 1.0
+ANONYMOUS_SLOTS = 3
+#: The stalled attack of the issue: a 50 MB body is declared, 1 KB sent.
+STALLED_HEAD = (
+    "POST /api/analyze HTTP/1.1\nHost: test\nContent-Length: 50000000\n"
+    "Content-Type: multipart/form-data; boundary=xx\n"
+)
+#: The start of a file part: what follows is the file's bytes.
+PART = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[LiveService]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        accounts=AccountSettings(argon2_time_cost=1, argon2_memory_kib=8, rate_limit_burst=10_000),
+        admission=AdmissionSettings(
+            body_idle_timeout_s=IDLE_S,
+            body_grace_s=0.5,
+            body_min_bytes_per_s=10_000,
+            max_anonymous_bodies=ANONYMOUS_SLOTS,
+        ),
+    )
+    with live_service(settings) as live:
+        yield live
+
+
+def test_stalled_anonymous_bodies_are_capped_and_cut_off(service: LiveService) -> None:
+    sockets = [service.raw_request(STALLED_HEAD, PART + b"-" * 1024) for _ in range(10)]
+    started = time.monotonic()
+    with httpx.Client(base_url=service.url, timeout=2) as client:
+        assert client.get("/healthz").status_code == 200
+    statuses = [read_status(s) for s in sockets]
+    elapsed = time.monotonic() - started
+    for s in sockets:
+        s.close()
+    # The slots beyond the anonymous cap are refused at once; the rest are cut off
+    # after the idle timeout instead of holding their slot for ever.
+    assert sorted(statuses) == [408] * ANONYMOUS_SLOTS + [503] * (10 - ANONYMOUS_SLOTS)
+    assert elapsed < IDLE_S + 5
+
+
+def test_a_trickling_body_is_cut_off_below_the_minimum_rate(service: LiveService) -> None:
+    sock = service.raw_request(STALLED_HEAD.replace("50000000", "100000"), PART)
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    status = None
+    while status is None and time.monotonic() - started < 10:
+        try:
+            sock.sendall(b"-" * 100)  # 500 bytes/s, never idle for a second
+        except OSError:
+            break
+        status = read_status(sock)
+    sock.settimeout(5)
+    status = status or read_status(sock)
+    sock.close()
+    assert status == 408
+    assert time.monotonic() - started < 5
+
+
+def test_an_invalid_token_is_refused_before_the_body(service: LiveService) -> None:
+    head = STALLED_HEAD + "Authorization: Bearer sa_not-a-real-token\n"
+    sock = service.raw_request(head, PART + b"-" * 1024)
+    assert read_status(sock) == 401
+    sock.close()
+
+
+def test_authenticated_bodies_do_not_use_anonymous_slots(service: LiveService) -> None:
+    anonymous = [service.raw_request(STALLED_HEAD, PART) for _ in range(ANONYMOUS_SLOTS)]
+    time.sleep(0.2)
+    files = {"file": ("x.txt", b"not an image", "text/plain")}
+    headers = {"Authorization": f"Bearer {service.token}"}
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        response = client.post("/api/analyze", files=files, headers=headers)
+    assert response.status_code == 400  # reached the route: the media is checked
+    for s in anonymous:
+        s.close()
+
+
+def test_anonymous_body_slots_stay_below_the_ingress_request_cap() -> None:
+    ingress_cap = DEFAULT_OPTIONS["Ingress"]["max_ongoing_requests"]
+    assert AdmissionSettings().max_anonymous_bodies <= ingress_cap // 4
