@@ -44,6 +44,10 @@ class BackendUnavailable(ServeAppError):
         self.retry_after_s = retry_after_s
 
 
+class BodyTimeout(ServeAppError):
+    """The request body stalled or arrived too slowly (HTTP 408)."""
+
+
 class GenerationFailed(ServeAppError):
     """The model produced no usable output (HTTP 502)."""
 

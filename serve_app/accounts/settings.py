@@ -66,5 +66,8 @@ class AdmissionSettings(BaseModel):
     body_grace_s: float = Field(default=10.0, ge=0)
     #: Request bodies read at once from callers without valid credentials (503 beyond).
     max_anonymous_bodies: int = Field(default=8, ge=1)
+    #: Request bodies one user may send at once, and their declared bytes (429 beyond).
+    max_requests_in_flight_per_user: int = Field(default=4, ge=1)
+    max_bytes_in_flight_per_user: int = Field(default=256 * 1024 * 1024, ge=1)
     #: ``Retry-After`` of the refusals above.
     retry_after_s: int = Field(default=2, ge=1)

@@ -7,6 +7,10 @@ Pure ASGI middleware in front of the routes. For every request that carries a bo
   user; an invalid Bearer token is refused with 401 right away; anyone else is
   anonymous, and anonymous callers share ``max_anonymous_bodies`` body slots (503
   with ``Retry-After`` beyond), so they cannot take all of the ingress's slots;
+* each user may have ``max_requests_in_flight_per_user`` bodies and
+  ``max_bytes_in_flight_per_user`` body bytes (as declared, or as they arrive) in
+  flight; beyond that the request is refused with 429 and ``Retry-After`` before its
+  body is read, so memory and disk do not grow with one user's parallel uploads;
 * the body is read under deadlines: nothing for ``body_idle_timeout_s``, or less
   than ``body_min_bytes_per_s`` on average after ``body_grace_s``, ends the request
   with 408 and ``Connection: close``, so a stalled upload frees its slot.
@@ -24,11 +28,17 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_app.accounts.context import AccountsContext
+from serve_app.accounts.in_flight import InFlightCaps, InFlightLease
 from serve_app.accounts.settings import AdmissionSettings
-from serve_app.errors import AuthenticationFailed, BackendUnavailable, ServeAppError
+from serve_app.errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
+    BodyTimeout,
+    RateLimited,
+    ServeAppError,
+)
 from serve_app.http.auth import login_session
 from serve_app.http.errors import error_response
-from serve_app.http.middleware import reject
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -42,6 +52,11 @@ def has_body(scope: Scope) -> bool:
         return True
     declared = headers.get(b"content-length", b"0").strip()
     return not declared.isdigit() or int(declared) > 0
+
+
+def _declared_length(scope: Scope) -> int | None:
+    declared = dict(scope.get("headers") or []).get(b"content-length", b"").strip()
+    return int(declared) if declared.isdigit() else None
 
 
 class AdmissionMiddleware:
@@ -59,6 +74,11 @@ class AdmissionMiddleware:
         self._settings = settings
         self._clock = clock
         self._anonymous = 0
+        self._caps = InFlightCaps(
+            settings.max_requests_in_flight_per_user,
+            settings.max_bytes_in_flight_per_user,
+            settings.retry_after_s,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not has_body(scope):
@@ -69,7 +89,15 @@ class AdmissionMiddleware:
         except ServeAppError as exc:
             await _refuse(exc, scope, receive, send)
             return
-        if user_id is None:
+        declared = _declared_length(scope)
+        lease: InFlightLease | None = None
+        if user_id is not None:
+            try:
+                lease = self._caps.admit(user_id, declared or 0)
+            except RateLimited as exc:
+                await _refuse(exc, scope, receive, send)
+                return
+        else:
             if self._anonymous >= self._settings.max_anonymous_bodies:
                 busy = BackendUnavailable(
                     "too many uploads without credentials right now; retry shortly",
@@ -78,10 +106,13 @@ class AdmissionMiddleware:
                 await _refuse(busy, scope, receive, send)
                 return
             self._anonymous += 1
+        body = _GuardedBody(self.app, self._settings, self._clock, lease, declared is not None)
         try:
-            await _DeadlineBody(self.app, self._settings, self._clock).run(scope, receive, send)
+            await body.run(scope, receive, send)
         finally:
-            if user_id is None:
+            if lease is not None:
+                lease.release()
+            else:
                 self._anonymous -= 1
 
     async def _caller(self, scope: Scope) -> int | None:
@@ -112,74 +143,89 @@ class AdmissionMiddleware:
         return None
 
 
-class _BodyTimedOut(Exception):
+class _Aborted(Exception):
     pass
 
 
-class _DeadlineBody:
-    """One request whose body is read under the idle and minimum-rate deadlines."""
+class _GuardedBody:
+    """One request whose body is read under the deadlines and the caller's byte cap."""
 
-    def __init__(self, app: ASGIApp, settings: AdmissionSettings, clock: Callable[[], float]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: AdmissionSettings,
+        clock: Callable[[], float],
+        lease: InFlightLease | None,
+        length_known: bool,
+    ):
         self._app = app
         self._settings = settings
         self._clock = clock
+        self._lease = lease
+        self._length_known = length_known
         self._received = 0
         self._body_done = False
-        self._timed_out = False
+        self._failure: ServeAppError | None = None
         self._started = False
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = self._clock()
         settings = self._settings
 
-        async def timed_receive() -> Message:
+        async def guarded_receive() -> Message:
             if self._body_done:
                 return await receive()
             try:
                 async with asyncio.timeout(settings.body_idle_timeout_s):
                     message = await receive()
             except TimeoutError:
-                self._timed_out = True
-                raise _BodyTimedOut from None
+                raise self._abort(self._too_slow()) from None
             if message["type"] == "http.request":
-                self._received += len(message.get("body", b""))
+                size = len(message.get("body", b""))
+                self._received += size
+                if self._lease is not None and not self._length_known:
+                    try:
+                        self._lease.grow(size)
+                    except RateLimited as exc:
+                        raise self._abort(exc) from None
                 if not message.get("more_body", False):
                     self._body_done = True
                 elif (
                     self._clock() - start
                     > settings.body_grace_s + self._received / settings.body_min_bytes_per_s
                 ):
-                    self._timed_out = True
-                    raise _BodyTimedOut
+                    raise self._abort(self._too_slow())
             return message
 
         async def guarded_send(message: Message) -> None:
-            # Whatever the app makes of the aborted body, the client gets the 408.
+            # Whatever the app makes of the aborted body, the client gets the reason.
             if message["type"] == "http.response.start":
                 if self._started:
                     return
                 self._started = True
-                if self._timed_out:
-                    await self._timeout_response(send)
+                if self._failure is not None:
+                    await _refuse(self._failure, scope, receive, send)
                     return
-            elif self._timed_out:
+            elif self._failure is not None:
                 return
             await send(message)
 
         try:
-            await self._app(scope, timed_receive, guarded_send)
-        except _BodyTimedOut:
-            if not self._started:
+            await self._app(scope, guarded_receive, guarded_send)
+        except _Aborted:
+            if not self._started and self._failure is not None:
                 self._started = True
-                await self._timeout_response(send)
+                await _refuse(self._failure, scope, receive, send)
 
-    async def _timeout_response(self, send: Send) -> None:
-        await reject(
-            send,
-            408,
+    def _abort(self, failure: ServeAppError) -> _Aborted:
+        self._failure = failure
+        return _Aborted()
+
+    def _too_slow(self) -> BodyTimeout:
+        return BodyTimeout(
             f"the request body arrived too slowly (at least "
             f"{self._settings.body_min_bytes_per_s} bytes/s, no pause over "
-            f"{self._settings.body_idle_timeout_s:g} s)",
+            f"{self._settings.body_idle_timeout_s:g} s)"
         )
 
 

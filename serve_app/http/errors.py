@@ -35,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ServeAppError], int], ...] = (
     (errors.MediaRejected, 422),
     (errors.BackendUnavailable, 503),
     (errors.GenerationFailed, 502),
+    (errors.BodyTimeout, 408),
 )
 
 

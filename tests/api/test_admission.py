@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.support.live_service import LiveService, live_service, read_status
 
 IDLE_S = 1.0
 ANONYMOUS_SLOTS = 3
+USER_REQUESTS, USER_BYTES = 2, 1_000_000
 #: The stalled attack of the issue: a 50 MB body is declared, 1 KB sent.
 STALLED_HEAD = (
     "POST /api/analyze HTTP/1.1\nHost: test\nContent-Length: 50000000\n"
@@ -35,6 +37,8 @@ def service(tmp_path: Path) -> Iterator[LiveService]:
             body_grace_s=0.5,
             body_min_bytes_per_s=10_000,
             max_anonymous_bodies=ANONYMOUS_SLOTS,
+            max_requests_in_flight_per_user=USER_REQUESTS,
+            max_bytes_in_flight_per_user=USER_BYTES,
         ),
     )
     with live_service(settings) as live:
@@ -96,3 +100,39 @@ def test_authenticated_bodies_do_not_use_anonymous_slots(service: LiveService) -
 def test_anonymous_body_slots_stay_below_the_ingress_request_cap() -> None:
     ingress_cap = DEFAULT_OPTIONS["Ingress"]["max_ongoing_requests"]
     assert AdmissionSettings().max_anonymous_bodies <= ingress_cap // 4
+
+
+def _upload_head(service: LiveService, length: int) -> str:
+    return STALLED_HEAD.replace("50000000", str(length)) + (
+        f"Authorization: Bearer {service.token}\n"
+    )
+
+
+def _response_head(sock: socket.socket) -> bytes:
+    return sock.recv(4096).split(b"\r\n\r\n", 1)[0].lower()
+
+
+def test_one_users_parallel_uploads_are_capped_before_their_bodies(service: LiveService) -> None:
+    held = [service.raw_request(_upload_head(service, 100_000), PART) for _ in range(USER_REQUESTS)]
+    time.sleep(0.3)
+    extra = service.raw_request(_upload_head(service, 100_000), PART)
+    head = _response_head(extra)
+    assert head.startswith(b"http/1.1 429")
+    assert b"retry-after: " in head
+    for s in held + [extra]:
+        s.close()
+    # Closed uploads give their slots back.
+    time.sleep(0.5)
+    files = {"file": ("x.txt", b"not an image", "text/plain")}
+    headers = {"Authorization": f"Bearer {service.token}"}
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        assert client.post("/api/analyze", files=files, headers=headers).status_code == 400
+
+
+def test_one_users_bytes_in_flight_are_capped(service: LiveService) -> None:
+    big = service.raw_request(_upload_head(service, USER_BYTES - 1000), PART)
+    time.sleep(0.3)
+    second = service.raw_request(_upload_head(service, 2000), PART)
+    assert _response_head(second).startswith(b"http/1.1 429")
+    big.close()
+    second.close()
