@@ -36,6 +36,10 @@ class AccountSettings(BaseModel):
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
     reservation_timeout_s: int = Field(default=3600, ge=60)
+    #: Credit holds and ``Idempotency-Key`` claims of running requests are renewed by
+    #: their process every third of this; once a process is gone (a killed ingress
+    #: replica) they are released, and the key freed, this long after its last renewal.
+    hold_lease_s: int = Field(default=30, ge=3)
     #: Completed ``Idempotency-Key`` responses are kept this long for replay.
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 

@@ -1,10 +1,20 @@
-"""Streaming uploads to disk under server-generated names, with a size limit."""
+"""Streaming uploads to disk under server-generated names, with a size limit.
+
+Every spooled upload (``*.upload``) is held by the process that made its
+:class:`SpooledFile` until :meth:`SpooledFile.discard`: :func:`renew_held` touches
+the held files (their modification time is the lease), and :func:`sweep_orphans`
+removes upload files no live process has touched for a lease: those of a killed
+ingress replica, found by the survivors' beat or at start-up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +22,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from serve_app.errors import MediaRejected, MediaTooLarge
+
+logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 #: Buffer of the one-thread copy: small enough that glibc serves it from the same
@@ -31,13 +43,53 @@ class SpooledFile:
     size: int
     filename: str
 
+    def __post_init__(self) -> None:
+        if self.path.suffix == UPLOAD_SUFFIX:
+            with _held_lock:
+                _held.add(self.path)
+
     def read_head(self, n: int = 64) -> bytes:
         with self.path.open("rb") as f:
             return f.read(n)
 
     def discard(self) -> None:
+        with _held_lock:
+            _held.discard(self.path)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+UPLOAD_SUFFIX = ".upload"
+_held: set[Path] = set()
+_held_lock = threading.Lock()
+
+
+def renew_held() -> int:
+    """Touch every upload file this process holds (renews their leases)."""
+    with _held_lock:
+        held = list(_held)
+    renewed = 0
+    for path in held:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+            renewed += 1
+    return renewed
+
+
+def sweep_orphans(spool_dir: Path, lease_s: float) -> int:
+    """Remove upload files in ``spool_dir`` untouched for ``lease_s`` and not held here."""
+    cutoff = time.time() - lease_s
+    with _held_lock:
+        held = set(_held)
+    removed = 0
+    for path in spool_dir.glob(f"*{UPLOAD_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if path not in held and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    if removed:
+        logger.warning("removed %d spooled uploads no live request owns", removed)
+    return removed
 
 
 async def spool_upload(

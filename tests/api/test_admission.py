@@ -119,7 +119,7 @@ def test_one_users_parallel_uploads_are_capped_before_their_bodies(service: Live
     head = _response_head(extra)
     assert head.startswith(b"http/1.1 429")
     assert b"retry-after: " in head
-    for s in held + [extra]:
+    for s in [*held, extra]:
         s.close()
     # Closed uploads give their slots back.
     time.sleep(0.5)
