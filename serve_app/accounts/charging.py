@@ -36,6 +36,7 @@ from serve_app.accounts.idempotency import (
     complete_in,
     validate_key,
 )
+from serve_app.accounts.models import CreditLedgerRow
 from serve_app.accounts.users import User
 from serve_app.errors import Conflict
 from serve_app.observability import metrics
@@ -123,7 +124,10 @@ async def charge(
         accounts.leases.drop(held, record_id)
         raise
     response = handle._response or StoredResponse(status_code=200, body=None)
-    await run_to_completion(lambda: _finish(accounts, reservation, record_id, response, ok=True))
+    audit = (user.id, reason) if user.is_admin else None
+    await run_to_completion(
+        lambda: _finish(accounts, reservation, record_id, response, ok=True, audit=audit)
+    )
     accounts.leases.drop(held, record_id)
     if reservation is not None:
         metrics.record_credits_charged(reason, amount)
@@ -136,9 +140,16 @@ def _finish(
     response: StoredResponse | None,
     *,
     ok: bool,
+    audit: tuple[int, str] | None = None,
 ) -> None:
-    """Capture + store the response, or release + forget the key: one transaction."""
+    """Capture + store the response, or release + forget the key: one transaction.
+
+    ``audit`` (an admin's user id and the reason) adds a zero-cost ledger row, so what
+    admins ran is on record like everything that was paid for.
+    """
     with accounts.database.transaction() as session:
+        if audit is not None:
+            session.add(CreditLedgerRow(user_id=audit[0], delta=0, kind="admin", reason=audit[1]))
         if reservation is not None:
             moved = (
                 capture_in(session, reservation.id) if ok else release_in(session, reservation.id)

@@ -88,7 +88,8 @@ class ReservationRow(Base):
 
 
 class CreditLedgerRow(Base):
-    """One balance movement: ``grant`` (+/-), ``reserve`` (-) or ``release`` (+)."""
+    """One balance movement: ``grant`` (+/-), ``reserve`` (-), ``release`` (+), ``refund``
+    (+), or ``admin`` (0: an administrator's free operation, kept for the audit trail)."""
 
     __tablename__ = "credit_ledger"
     __table_args__ = (UniqueConstraint("reservation_id", "kind"),)
