@@ -85,6 +85,8 @@ class AccountsContext:
     idempotency: IdempotencyStore
     api_limiter: RateLimiter
     login_limiter: LoginLimiter
+    #: Failed authentications per client address (429 once spent).
+    auth_failures: RateLimiter
     in_flight: InFlight
     gpu_probe: GpuProbe
     maintenance: Maintenance
@@ -120,6 +122,12 @@ class AccountsContext:
             ),
             login_limiter=LoginLimiter(
                 settings.login_rate_per_minute, settings.login_burst, clock=clock
+            ),
+            auth_failures=TokenBucketLimiter(
+                settings.failed_auth_per_minute / 60.0,
+                settings.failed_auth_burst,
+                what="failed authentications from this address",
+                clock=clock,
             ),
             in_flight=InFlight(),
             gpu_probe=GpuProbe(),

@@ -33,6 +33,10 @@ class AccountSettings(BaseModel):
     #: Login attempts per username and client address.
     login_rate_per_minute: float = Field(default=5.0, gt=0)
     login_burst: int = Field(default=5, ge=1)
+    #: Failed authentications (invalid API tokens) per client address; valid tokens
+    #: never spend from it.
+    failed_auth_per_minute: float = Field(default=30.0, gt=0)
+    failed_auth_burst: int = Field(default=10, ge=1)
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
     reservation_timeout_s: int = Field(default=3600, ge=60)

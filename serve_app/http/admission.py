@@ -37,7 +37,7 @@ from serve_app.errors import (
     RateLimited,
     ServeAppError,
 )
-from serve_app.http.auth import login_session
+from serve_app.http.auth import failed_authentication, login_session
 from serve_app.http.errors import error_response
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -130,7 +130,7 @@ class AdmissionMiddleware:
                 raise AuthenticationFailed("the Authorization header must be 'Bearer <API token>'")
             identity = await asyncio.to_thread(accounts.tokens.authenticate, secret.strip())
             if identity is None:
-                raise AuthenticationFailed("invalid or revoked API token")
+                failed_authentication(accounts, request.client.host if request.client else "")
             return identity.user.id
         query_key = request.query_params.get("api_key")
         if query_key:
