@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serve_app.accounts.settings import AccountSettings
+from serve_app.accounts.settings import AccountSettings, AdmissionSettings
 from serve_app.analysis.settings import AnalysisSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     )
     #: Credits, sessions, API tokens, rate limits (``SERVE_APP_ACCOUNTS__*``).
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    #: Body deadlines and what one caller may hold at once (``SERVE_APP_ADMISSION__*``).
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     #: ``POST /analyze/``: cost, file caps, frame and token budgets (``SERVE_APP_STORY__*``).
     story: StorySettings = Field(default_factory=StorySettings)
     #: Log lines as JSON objects with the request id (``SERVE_APP_LOG_JSON=true``);

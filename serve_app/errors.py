@@ -44,6 +44,18 @@ class BackendUnavailable(ServeAppError):
         self.retry_after_s = retry_after_s
 
 
+class BodyTimeout(ServeAppError):
+    """The request body stalled or arrived too slowly (HTTP 408)."""
+
+
+class InsufficientStorage(ServeAppError):
+    """The server's disk is full; nothing partial was kept (HTTP 507, retryable)."""
+
+    def __init__(self, detail: str, retry_after_s: int = 30) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class GenerationFailed(ServeAppError):
     """The model produced no usable output (HTTP 502)."""
 

@@ -13,7 +13,9 @@ Usage in a route::
 Leaving the block normally captures the reservation and stores the recorded response
 for ``Idempotency-Key`` replays, in one transaction. Leaving it by any exception
 (including a timeout or the client going away) releases the credits exactly once
-and forgets the key, so a retry runs again. The database writes at the end run to
+and forgets the key, so a retry runs again. While the block runs, the hold and the
+key are leased to this process (:class:`~serve_app.accounts.leases.HoldLeases`): if
+the process dies, they are released within ``hold_lease_s``. The database writes at the end run to
 completion in a worker thread even if the awaiting task is cancelled.
 """
 
@@ -34,6 +36,7 @@ from serve_app.accounts.idempotency import (
     complete_in,
     validate_key,
 )
+from serve_app.accounts.models import CreditLedgerRow
 from serve_app.accounts.users import User
 from serve_app.errors import Conflict
 from serve_app.observability import metrics
@@ -96,8 +99,9 @@ async def charge(
     reservation: Reservation | None = None
     try:
         if amount > 0:
+            lease_s = accounts.leases.lease_s
             reservation = await asyncio.to_thread(
-                accounts.credits.reserve, user.id, amount, reason, key
+                accounts.credits.reserve, user.id, amount, reason, key, lease_s
             )
             if reservation.reused:
                 # Paid for earlier under this key, whose stored response has expired.
@@ -111,13 +115,20 @@ async def charge(
     handle = ChargeHandle(
         cost=amount, remaining=reservation.balance_after if reservation else user.balance
     )
+    held = reservation.id if reservation is not None else None
+    accounts.leases.hold(held, record_id)
     try:
         yield handle
     except BaseException:
         await run_to_completion(lambda: _finish(accounts, reservation, record_id, None, ok=False))
+        accounts.leases.drop(held, record_id)
         raise
     response = handle._response or StoredResponse(status_code=200, body=None)
-    await run_to_completion(lambda: _finish(accounts, reservation, record_id, response, ok=True))
+    audit = (user.id, reason) if user.is_admin else None
+    await run_to_completion(
+        lambda: _finish(accounts, reservation, record_id, response, ok=True, audit=audit)
+    )
+    accounts.leases.drop(held, record_id)
     if reservation is not None:
         metrics.record_credits_charged(reason, amount)
 
@@ -129,9 +140,16 @@ def _finish(
     response: StoredResponse | None,
     *,
     ok: bool,
+    audit: tuple[int, str] | None = None,
 ) -> None:
-    """Capture + store the response, or release + forget the key: one transaction."""
+    """Capture + store the response, or release + forget the key: one transaction.
+
+    ``audit`` (an admin's user id and the reason) adds a zero-cost ledger row, so what
+    admins ran is on record like everything that was paid for.
+    """
     with accounts.database.transaction() as session:
+        if audit is not None:
+            session.add(CreditLedgerRow(user_id=audit[0], delta=0, kind="admin", reason=audit[1]))
         if reservation is not None:
             moved = (
                 capture_in(session, reservation.id) if ok else release_in(session, reservation.id)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from serve_app.accounts.credits import Credits
 from serve_app.accounts.idempotency import IdempotencyStore
+from serve_app.accounts.leases import HoldLeases
 from serve_app.accounts.passwords import Passwords
 from serve_app.accounts.rate_limit import LoginLimiter, RateLimiter, TokenBucketLimiter
 from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
@@ -84,9 +85,12 @@ class AccountsContext:
     idempotency: IdempotencyStore
     api_limiter: RateLimiter
     login_limiter: LoginLimiter
+    #: Failed authentications per client address (429 once spent).
+    auth_failures: RateLimiter
     in_flight: InFlight
     gpu_probe: GpuProbe
     maintenance: Maintenance
+    leases: HoldLeases
     stats_provider: ClusterStatsProvider | None = None
 
     @classmethod
@@ -101,7 +105,7 @@ class AccountsContext:
     ) -> AccountsContext:
         """Wire the services over an already migrated ``database``."""
         credits = Credits(database)
-        stale = dt.timedelta(seconds=settings.reservation_timeout_s)
+        stale = dt.timedelta(seconds=settings.hold_lease_s)
         idempotency = IdempotencyStore(database, stale_after=stale)
         sessions = LoginSessions(database, dt.timedelta(seconds=settings.session_ttl_s))
         return cls(
@@ -119,13 +123,21 @@ class AccountsContext:
             login_limiter=LoginLimiter(
                 settings.login_rate_per_minute, settings.login_burst, clock=clock
             ),
+            auth_failures=TokenBucketLimiter(
+                settings.failed_auth_per_minute / 60.0,
+                settings.failed_auth_burst,
+                what="failed authentications from this address",
+                clock=clock,
+            ),
             in_flight=InFlight(),
             gpu_probe=GpuProbe(),
             maintenance=Maintenance(credits, idempotency, sessions, settings, clock=clock),
+            leases=HoldLeases(credits, idempotency, settings.hold_lease_s),
             stats_provider=stats_provider,
         )
 
     def close(self) -> None:
+        self.leases.stop()
         self.database.dispose()
 
 
@@ -147,7 +159,8 @@ def open_accounts(
 ) -> AccountsContext:
     """Connect to the configured database, migrate it, and build the context.
 
-    Call once per ingress process (each Ray replica builds its own).
+    Call once per ingress process (each Ray replica builds its own). Starts the
+    thread that renews the process's credit holds (:class:`HoldLeases`).
     """
     database = Database(database_url_for(settings.database_url, settings.data_dir))
     migrate(database)
@@ -164,6 +177,7 @@ def open_accounts(
         key = load_or_create_secret(settings.data_dir)
     context = AccountsContext.build(database, accounts, key, stats_provider=stats_provider)
     context.maintenance.run()
+    context.leases.start()
     if count_admins(database) == 0:
         logger.warning(FIRST_ADMIN_HINT)
     return context

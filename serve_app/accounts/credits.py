@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -89,7 +90,12 @@ def grant_in(session: Session, user_id: int, amount: int, reason: str) -> int:
 
 
 def reserve_in(
-    session: Session, user_id: int, cost: int, reason: str, idempotency_key: str | None = None
+    session: Session,
+    user_id: int,
+    cost: int,
+    reason: str,
+    idempotency_key: str | None = None,
+    lease_s: float | None = None,
 ) -> Reservation:
     """Reserve ``cost`` credits in ``session``'s transaction (see :meth:`Credits.reserve`)."""
     if cost <= 0:
@@ -132,6 +138,7 @@ def reserve_in(
             idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
+            lease_expires_at=None if lease_s is None else now + dt.timedelta(seconds=lease_s),
         )
     )
     session.flush()
@@ -208,12 +215,19 @@ class Credits:
             return grant_in(session, user_id, amount, reason)
 
     def reserve(
-        self, user_id: int, cost: int, reason: str, idempotency_key: str | None = None
+        self,
+        user_id: int,
+        cost: int,
+        reason: str,
+        idempotency_key: str | None = None,
+        lease_s: float | None = None,
     ) -> Reservation:
         """Take ``cost`` credits from the balance and hold them.
 
         With ``idempotency_key``, a second call with the same key returns the first
         reservation (``reused=True``) and charges nothing, until that one is released.
+        With ``lease_s`` the hold expires unless renewed (:meth:`renew_leases`) and
+        :meth:`release_expired` releases it then.
 
         Raises:
             InsufficientCredits: the balance is below ``cost`` (nothing changes).
@@ -222,7 +236,7 @@ class Credits:
         for attempt in range(_RESERVE_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
-                    return reserve_in(session, user_id, cost, reason, idempotency_key)
+                    return reserve_in(session, user_id, cost, reason, idempotency_key, lease_s)
             except IntegrityError:
                 if idempotency_key is None or attempt == _RESERVE_ATTEMPTS - 1:
                     raise
@@ -258,6 +272,40 @@ class Credits:
                 select(ReservationRow.state).where(ReservationRow.id == reservation_id)
             )
             return ReservationState(state) if state else None
+
+    def renew_leases(self, reservation_ids: Collection[str], lease_s: float) -> int:
+        """Push the leases of these held reservations ``lease_s`` into the future."""
+        if not reservation_ids:
+            return 0
+        with self._db.transaction() as session:
+            result = session.connection().execute(
+                update(ReservationRow)
+                .where(
+                    ReservationRow.id.in_(list(reservation_ids)),
+                    ReservationRow.state == ReservationState.RESERVED.value,
+                )
+                .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_s))
+            )
+            return _rowcount(result)
+
+    def release_expired(self, limit: int = 500) -> int:
+        """Release held reservations whose lease ran out (their process is gone)."""
+        with self._db.transaction() as session:
+            expired = session.scalars(
+                select(ReservationRow.id)
+                .where(
+                    ReservationRow.state == ReservationState.RESERVED.value,
+                    ReservationRow.lease_expires_at < utcnow(),
+                )
+                .limit(limit)
+            ).all()
+        released = 0
+        for reservation_id in expired:
+            with self._db.transaction() as session:
+                released += release_in(session, reservation_id)
+        if released:
+            logger.warning("released %d credit holds whose holder is gone", released)
+        return released
 
     def release_stale(self, max_age: dt.timedelta, limit: int = 500) -> int:
         """Release reservations ``reserved`` for longer than ``max_age`` (crashed workers)."""

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,20 @@ class IdempotencyStore:
     def abandon(self, record_id: int) -> None:
         with self._db.transaction() as session:
             abandon_in(session, record_id)
+
+    def renew(self, record_ids: Collection[int]) -> None:
+        """Mark these in-flight records as still owned (see ``stale_after``)."""
+        if not record_ids:
+            return
+        with self._db.transaction() as session:
+            session.connection().execute(
+                update(IdempotencyKeyRow)
+                .where(
+                    IdempotencyKeyRow.id.in_(list(record_ids)),
+                    IdempotencyKeyRow.state == _IN_FLIGHT,
+                )
+                .values(updated_at=utcnow())
+            )
 
     def purge(self, older_than: dt.timedelta) -> int:
         """Delete completed records older than ``older_than``; returns how many."""

@@ -70,6 +70,7 @@ class ReservationRow(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_reservations_state_created_at", "state", "created_at"),
+        Index("ix_reservations_state_lease_expires_at", "state", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -81,10 +82,14 @@ class ReservationRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Holds of live requests: the holding process renews this; once it has passed,
+    #: the holder is gone and the hold is released. None: held by a durable owner (a job).
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class CreditLedgerRow(Base):
-    """One balance movement: ``grant`` (+/-), ``reserve`` (-) or ``release`` (+)."""
+    """One balance movement: ``grant`` (+/-), ``reserve`` (-), ``release`` (+), ``refund``
+    (+), or ``admin`` (0: an administrator's free operation, kept for the audit trail)."""
 
     __tablename__ = "credit_ledger"
     __table_args__ = (UniqueConstraint("reservation_id", "kind"),)

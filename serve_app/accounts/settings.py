@@ -39,9 +39,17 @@ class AccountSettings(BaseModel):
     anonymous_story: bool = True
     anonymous_story_per_minute: float = Field(default=10.0, gt=0)
     anonymous_story_burst: int = Field(default=5, ge=1)
+    #: Failed authentications (invalid API tokens) per client address; valid tokens
+    #: never spend from it.
+    failed_auth_per_minute: float = Field(default=30.0, gt=0)
+    failed_auth_burst: int = Field(default=10, ge=1)
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
     reservation_timeout_s: int = Field(default=3600, ge=60)
+    #: Credit holds and ``Idempotency-Key`` claims of running requests are renewed by
+    #: their process every third of this; once a process is gone (a killed ingress
+    #: replica) they are released, and the key freed, this long after its last renewal.
+    hold_lease_s: int = Field(default=30, ge=3)
     #: Completed ``Idempotency-Key`` responses are kept this long for replay.
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
@@ -53,3 +61,27 @@ class AccountSettings(BaseModel):
                 "session_secret needs at least 32 characters (e.g. openssl rand -hex 32)"
             )
         return value
+
+
+class AdmissionSettings(BaseModel):
+    """What one caller may hold of the ingress at once (env ``SERVE_APP_ADMISSION__*``).
+
+    Request bodies are read under deadlines, so slow or stalled uploads cannot keep
+    the ingress's request slots; callers without valid credentials share a small
+    number of body slots; each user has caps on requests and bytes in flight.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A request body that sends nothing for this long is cut off (408).
+    body_idle_timeout_s: float = Field(default=15.0, gt=0)
+    #: After ``body_grace_s``, a body must keep arriving at this average rate (408).
+    body_min_bytes_per_s: int = Field(default=32 * 1024, ge=1)
+    body_grace_s: float = Field(default=10.0, ge=0)
+    #: Request bodies read at once from callers without valid credentials (503 beyond).
+    max_anonymous_bodies: int = Field(default=8, ge=1)
+    #: Request bodies one user may send at once, and their declared bytes (429 beyond).
+    max_requests_in_flight_per_user: int = Field(default=4, ge=1)
+    max_bytes_in_flight_per_user: int = Field(default=256 * 1024 * 1024, ge=1)
+    #: ``Retry-After`` of the refusals above.
+    retry_after_s: int = Field(default=2, ge=1)

@@ -8,6 +8,7 @@ from serve_app import __version__
 from serve_app.accounts.anonymous import AnonymousStory
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
+from serve_app.http.admission import AdmissionMiddleware
 from serve_app.http.api.accounts import install_accounts
 from serve_app.http.api.jobs import install_jobs, install_workspace
 from serve_app.http.api.routes import analyze, capabilities, health
@@ -18,6 +19,7 @@ from serve_app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddlewa
 from serve_app.http.web.install import install_web
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.storage.spool import renew_held, sweep_orphans
 from serve_app.story.pipeline import StoryPipeline
 
 
@@ -48,6 +50,7 @@ def create_app(
             "from a vision-language model (Qwen2.5-VL)."
         ),
     )
+    watch_spool(accounts, settings)
     app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
     install_error_handlers(app)
     install_accounts(app, accounts)
@@ -63,5 +66,18 @@ def create_app(
     if jobs is not None:
         install_workspace(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AdmissionMiddleware, accounts=accounts, settings=settings.admission)
     app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app
+
+
+def watch_spool(accounts: AccountsContext, settings: Settings) -> None:
+    """Lease this process's spooled uploads; remove orphans now and on every beat."""
+    spool_dir, lease_s = settings.spool_dir, accounts.leases.lease_s
+
+    def beat() -> None:
+        renew_held()
+        sweep_orphans(spool_dir, lease_s)
+
+    sweep_orphans(spool_dir, lease_s)
+    accounts.leases.add_hook(beat)

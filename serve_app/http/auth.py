@@ -12,7 +12,7 @@ Every authenticated request spends one unit of the caller's (per user) rate budg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -102,7 +102,7 @@ def authenticate_request(
     if secret is not None:
         identity = accounts.tokens.authenticate(secret)
         if identity is None:
-            raise AuthenticationFailed("invalid or revoked API token")
+            failed_authentication(accounts, request.client.host if request.client else "")
         principal = Principal(identity.user, "token", identity.token_id)
     else:
         cookie = request.cookies.get(accounts.settings.session_cookie)
@@ -119,6 +119,17 @@ def authenticate_request(
         principal = Principal(user, "session", session_id(session_secret))
     accounts.api_limiter.hit(f"user:{principal.user.id}")
     return principal
+
+
+def failed_authentication(accounts: AccountsContext, address: str) -> NoReturn:
+    """Refuse an invalid token: 401, or 429 once the address has failed too often.
+
+    Raises:
+        RateLimited: the address's budget of failed authentications is spent.
+        AuthenticationFailed: otherwise.
+    """
+    accounts.auth_failures.hit(f"addr:{address}")
+    raise AuthenticationFailed("invalid or revoked API token")
 
 
 # Sync on purpose: FastAPI runs these in its thread pool (they query the database).

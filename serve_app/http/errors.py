@@ -1,8 +1,8 @@
 """One table from domain errors to HTTP responses, registered once on the app.
 
-Every error body is ``{"detail": "..."}``. 503 and 429 carry ``Retry-After``.
-Unexpected exceptions become a plain 500 with a request id; the traceback goes to
-the server log only.
+Every error body is ``{"detail": "..."}``. 503, 507 and 429 carry ``Retry-After``.
+A full disk (``ENOSPC``/``EDQUOT``) anywhere is a 507. Other unexpected exceptions
+become a plain 500 with a request id; the traceback goes to the server log only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app import errors
+from serve_app.storage.spool import disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ServeAppError], int], ...] = (
     (errors.MediaRejected, 422),
     (errors.BackendUnavailable, 503),
     (errors.GenerationFailed, 502),
+    (errors.BodyTimeout, 408),
+    (errors.InsufficientStorage, 507),
 )
 
 
@@ -48,7 +51,7 @@ def status_for(exc: errors.ServeAppError) -> int:
 def error_response(exc: errors.ServeAppError) -> JSONResponse:
     status = status_for(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, errors.BackendUnavailable | errors.RateLimited):
+    if isinstance(exc, errors.BackendUnavailable | errors.RateLimited | errors.InsufficientStorage):
         headers["Retry-After"] = str(max(1, exc.retry_after_s))
     elif isinstance(exc, errors.AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
@@ -85,6 +88,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    full = disk_full(exc)
+    if full is not None:
+        return await _domain_error(request, full)
     request_id = _request_id(request)
     logger.exception("request %s failed", request_id, exc_info=exc)
     return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)

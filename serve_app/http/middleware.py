@@ -65,10 +65,10 @@ class BodySizeLimitMiddleware:
             try:
                 too_big = int(declared) > self.max_bytes
             except ValueError:
-                await _reject(send, 400, "invalid Content-Length header")
+                await reject(send, 400, "invalid Content-Length header")
                 return
             if too_big:
-                await _reject(send, 413, self._detail())
+                await reject(send, 413, self._detail())
                 return
 
         received = 0
@@ -94,7 +94,7 @@ class BodySizeLimitMiddleware:
                     return
                 response_started = True
                 if exceeded:
-                    await _reject(send, 413, self._detail())
+                    await reject(send, 413, self._detail())
                     return
             elif exceeded:
                 return
@@ -104,7 +104,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, guarded_send)
         except _BodyTooLarge:
             if not response_started:
-                await _reject(send, 413, self._detail())
+                await reject(send, 413, self._detail())
 
     def _detail(self) -> str:
         return f"request body exceeds the limit of {self.max_bytes // (1024 * 1024)} MiB"
@@ -114,7 +114,8 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reject(send: Send, status: int, detail: str) -> None:
+async def reject(send: Send, status: int, detail: str) -> None:
+    """Send a JSON error response that closes the connection (the body is not read)."""
     body = json.dumps({"detail": detail}).encode()
     await send(
         {

@@ -22,7 +22,7 @@ from serve_app.errors import (
     UnsupportedMedia,
 )
 from serve_app.media.detect import check_extension, detect_media_type, read_head
-from serve_app.storage.spool import SpooledFile
+from serve_app.storage.spool import SpooledFile, out_of_space_is_retryable
 from serve_app.uploads import files
 from serve_app.uploads.area import (
     CHUNK_PREFIX,
@@ -265,6 +265,7 @@ class ChunkStore(UploadArea):
         Raises:
             Gone: a chunk disappeared (the upload was removed meanwhile).
             MediaTooLarge: the joined file exceeds its type's size limit.
+            InsufficientStorage: the disk is full (nothing partial is kept).
         """
         spool_dir.mkdir(parents=True, exist_ok=True)
         path = spool_dir / f"{uuid.uuid4().hex}.upload"
@@ -273,8 +274,10 @@ class ChunkStore(UploadArea):
         digests: list[str] = []
         size = 0
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as out:
+            with out_of_space_is_retryable():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                out = os.fdopen(fd, "wb")
+            with out, out_of_space_is_retryable():
                 buffer = bytearray(COPY_BYTES)  # one small buffer, reused: flat memory
                 view = memoryview(buffer)
                 for n in range(claim.manifest.total_chunks):

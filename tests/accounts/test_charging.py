@@ -189,3 +189,24 @@ async def test_a_key_whose_response_expired_is_not_run_for_free(accounts, monkey
         async with charge(accounts, user, idempotency_key="old", fingerprint="f"):
             pytest.fail("must not run")
     assert_balance(accounts, user.id, 90)
+
+
+async def test_admin_work_leaves_a_zero_cost_ledger_row(accounts):
+    from sqlalchemy import select
+
+    from serve_app.accounts.models import CreditLedgerRow
+
+    admin = make_user(accounts, credits=0, name="root", is_admin=True)
+    async with charge(accounts, admin, reason="analysis") as handle:
+        handle.record({"ok": True})
+    with pytest.raises(RuntimeError):
+        async with charge(accounts, admin, reason="analysis"):
+            raise RuntimeError("failed: nothing ran to record")
+    with accounts.database.transaction() as session:
+        rows = session.execute(
+            select(CreditLedgerRow.kind, CreditLedgerRow.delta, CreditLedgerRow.reason).where(
+                CreditLedgerRow.user_id == admin.id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("admin", 0, "analysis")]
+    assert_balance(accounts, admin.id, 0)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from serve_app.accounts.context import AccountsContext
-from serve_app.accounts.settings import AccountSettings
+from serve_app.accounts.settings import AccountSettings, AdmissionSettings
 from serve_app.accounts.users import create_user
 from serve_app.config import Settings
 from serve_app.http.app import create_app
@@ -31,7 +31,9 @@ def accounts(database) -> AccountsContext:
 @pytest.fixture
 def app_client(tiny_engine, accounts: AccountsContext, tmp_path: Path):
     profile, engine = tiny_engine
-    settings = Settings(data_dir=tmp_path / "data")
+    # 50 requests of one user at once: the per-user in-flight cap is not under test.
+    admission = AdmissionSettings(max_requests_in_flight_per_user=100)
+    settings = Settings(data_dir=tmp_path / "data", admission=admission)
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, settings.media
     )

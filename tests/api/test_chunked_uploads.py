@@ -7,6 +7,8 @@ staging, spool) and credits (balance, ledger, reservations).
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import time
 from pathlib import Path
 
@@ -444,3 +446,53 @@ async def test_openapi_documents_chunks_and_status(api):
     analyze = spec["paths"]["/api/analyze"]["post"]
     assert {"409", "410", "413"} <= set(analyze["responses"])
     assert "/api/uploads/{upload_id}" in spec["paths"]
+
+
+_fdopen = os.fdopen
+
+
+class FullDisk:
+    """``os.fdopen`` of the spool whose files take ``room`` bytes, then ENOSPC."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def __call__(self, fd: int, mode: str) -> object:
+        inner = _fdopen(fd, mode)
+        disk = self
+
+        class Writer:
+            def write(self, data: bytes) -> int:
+                if len(data) > disk.room:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                disk.room -= len(data)
+                return inner.write(data)
+
+            def __enter__(self) -> Writer:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                inner.close()
+
+        return Writer()
+
+
+async def test_a_full_disk_is_507_with_retry_after_and_leaves_nothing(
+    api, settings, alice, media, monkeypatch
+):
+    headers, _ = alice
+    monkeypatch.setattr("serve_app.storage.spool.os.fdopen", FullDisk(room=1000))
+    whole = await api.post(
+        "/api/analyze", files={"file": ("a.jpg", media["jpeg"], "image/jpeg")}, headers=headers
+    )
+    chunk = await send_chunk(api, headers, "full", 0, 2, media["video"][: 200 * KIB])
+    for response in (whole, chunk):
+        assert response.status_code == 507, response.text
+        assert int(response.headers["retry-after"]) >= 1
+        assert "disk space" in response.json()["detail"]
+    assert media_leftovers(uploads_root(settings)) == []
+    assert list(settings.spool_dir.glob("*")) == []
+
+    monkeypatch.undo()  # space again: the retry is stored
+    retry = await send_chunk(api, headers, "full", 0, 2, media["video"][: 200 * KIB])
+    assert retry.status_code == 200, retry.text

@@ -64,6 +64,9 @@ HOLD = "[hold]"
 #: A held request goes on by itself after this long, so a failed test hangs nothing.
 HOLD_LIMIT_S = 60.0
 COST = 10
+#: Credit holds and spooled files of a dead ingress are let go this long after it dies.
+LEASE_S = 3
+ACCOUNTS = {**FAST_ACCOUNTS, "hold_lease_s": LEASE_S}
 
 
 class GatedEngine(Engine):
@@ -113,7 +116,7 @@ class GatedEngine(Engine):
 
 def build(data_dir: Path, gate: Path, profile: ModelProfile, model_cpus: float = 0.1) -> Any:
     """The analysis graph of ``build_graph`` (no Story API, no jobs), small limits."""
-    settings = Settings(data_dir=data_dir, accounts=FAST_ACCOUNTS)
+    settings = Settings(data_dir=data_dir, accounts=ACCOUNTS)
     small = {"ray_actor_options": {"num_cpus": 0.1}}
     model_options = {
         "num_replicas": 1,
@@ -229,12 +232,17 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str
         time.sleep(0.05)
 
 
-def analyze(url: str, image: Path, token: str, prompt: str = "Describe it.") -> httpx.Response:
+def analyze(
+    url: str, image: Path, token: str, prompt: str = "Describe it.", key: str | None = None
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     return httpx.post(
         f"{url}/api/analyze",
         files={"file": (image.name, image.read_bytes(), "image/jpeg")},
         data={"prompt": prompt},
-        headers={"Authorization": f"Bearer {token}"},
+        headers=headers,
         timeout=120,
     )
 
@@ -258,7 +266,7 @@ def replica_states(deployment: str) -> dict[str, int]:
 
 def credits_of(data_dir: Path, user_id: int) -> tuple[int, list[tuple[str, int]], int]:
     """Balance, ledger (kind, delta) in order, and reservations still ``reserved``."""
-    accounts = open_accounts(Settings(data_dir=data_dir, accounts=FAST_ACCOUNTS))
+    accounts = open_accounts(Settings(data_dir=data_dir, accounts=ACCOUNTS))
     try:
         with accounts.database.transaction() as session:
             ledger = session.execute(
@@ -328,10 +336,10 @@ def test_backpressure_is_503_with_retry_after(app, image, users, held, pool, gat
     assert sum(isinstance(o, BackPressureError) for o in outcomes) >= 2, outcomes
 
 
-def kill_model_replica() -> None:
+def kill_model_replica(deployment: str = MODEL_DEPLOYMENT) -> None:
     import ray
 
-    prefix = f"SERVE_REPLICA::{APP}#{MODEL_DEPLOYMENT}#"
+    prefix = f"SERVE_REPLICA::{APP}#{deployment}#"
     actors = [
         a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith(prefix)
     ]
@@ -367,6 +375,45 @@ def test_a_replica_crash_is_503_and_costs_nothing(app, image, users, held, pool,
     final, final_ledger, open_reservations = credits_of(data_dir, user_id)
     assert final == balance - COST and open_reservations == 0
     assert sum(delta for _, delta in final_ledger) == final
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_an_ingress_killed_mid_request_leaves_no_hold_and_no_file(
+    app, image, users, held, pool, data_dir
+) -> None:
+    token, user_id = users["payer"]
+    balance, _, _ = credits_of(data_dir, user_id)
+    spool = data_dir / "spool"
+    key = f"kill-{uuid.uuid4().hex}"
+    pending = pool.submit(analyze, app, image, token, HOLD, key)
+    wait_until(lambda: held() == 1, what="the request in the model replica")
+    assert list(spool.glob("*.upload")), "the upload is spooled while the request runs"
+    assert credits_of(data_dir, user_id)[2] == 1
+    kill_model_replica("Ingress")
+
+    # Serve's proxy answers for the dead replica (a 500 the service cannot rewrite).
+    assert pending.result(timeout=60).status_code >= 500
+    # Its hold and its spooled file are let go within a few leases, not an hour.
+    wait_until(
+        lambda: credits_of(data_dir, user_id)[::2] == (balance, 0),
+        timeout_s=LEASE_S * 10 + 60,
+        what="the dead ingress's hold to be released",
+    )
+    wait_until(
+        lambda: not list(spool.glob("*.upload")),
+        timeout_s=LEASE_S * 10,
+        what="the dead ingress's spooled upload to be removed",
+    )
+    # The retry with the same Idempotency-Key runs (no 409) and is charged once.
+    deadline = time.monotonic() + 90
+    while (retry := analyze(app, image, token, key=key)).status_code >= 500:
+        assert time.monotonic() < deadline, "the ingress did not come back"
+        time.sleep(0.5)
+    assert retry.status_code == 200, retry.text
+    final, ledger, open_reservations = credits_of(data_dir, user_id)
+    assert final == balance - COST and open_reservations == 0
+    assert sum(delta for _, delta in ledger) == final
 
 
 @pytest.mark.ray

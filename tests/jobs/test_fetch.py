@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import time
 
 import pytest
 
@@ -185,3 +188,37 @@ def test_address_rules() -> None:
     assert parse_target("http://[2606:4700::1111]:8080/").host_header == "[2606:4700::1111]:8080"
     with pytest.raises(UrlRefused):
         system_resolver("name.invalid", 80)
+
+
+def test_the_total_deadline_holds_against_a_trickling_server() -> None:
+    """One byte just inside the read timeout, for ever: cut off at the total deadline."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            stop.wait(0.2)
+        conn.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    net = Network(names={"p.test": [PUBLIC_IP]}, routes={(PUBLIC_IP, 80): port})
+    policy = FetchPolicy(max_bytes=1_000_000, read_timeout_s=0.5, total_timeout_s=1.0)
+    http = SafeHttp(policy, resolver=net.resolve, connector=net.connect)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchFailed, match="too long"):
+            http.fetch_to("http://p.test/trickle", io.BytesIO())
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

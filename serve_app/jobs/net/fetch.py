@@ -4,7 +4,9 @@ Each hop is checked by :mod:`serve_app.jobs.net.netguard`, its host resolved onc
 the connection made to exactly that address (the TLS handshake still verifies the
 host name), so DNS rebinding cannot swap in another address between the check and
 the connect. Redirects are followed by hand (at most ``max_redirects``), each one
-checked like the first. Bodies are streamed with a byte cap and a total deadline.
+checked like the first. Bodies are streamed with a byte cap and one total deadline
+that covers every hop, the headers and each wait for bytes (a server that trickles
+a byte just inside the read timeout is cut off at the deadline all the same).
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ class FetchResult:
     content_type: str
 
 
+def _limit_wait(
+    conn: http.client.HTTPConnection, read_timeout_s: float, deadline: float | None
+) -> None:
+    """Bound the next socket wait by the read timeout and what is left of ``deadline``."""
+    timeout = read_timeout_s
+    if deadline is not None:
+        timeout = min(timeout, max(0.001, deadline - time.monotonic()))
+    if conn.sock is not None:
+        conn.sock.settimeout(timeout)
+
+
 def system_connector(ip: str, port: int, timeout_s: float) -> socket.socket:
     return socket.create_connection((ip, port), timeout=timeout_s)
 
@@ -75,7 +88,12 @@ class SafeHttp:
         self._ssl = ssl_context or ssl.create_default_context()
 
     def _open(
-        self, target: Target, method: str, body: bytes | None, headers: dict[str, str]
+        self,
+        target: Target,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        deadline: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         ip = resolve_public(target, self._resolve)
         sock: socket.socket | None = None
@@ -83,9 +101,9 @@ class SafeHttp:
             sock = self._connect(str(ip), target.port, self.policy.connect_timeout_s)
             if target.scheme == "https":
                 sock = self._ssl.wrap_socket(sock, server_hostname=target.host)
-            sock.settimeout(self.policy.read_timeout_s)
             conn = http.client.HTTPConnection(target.host, target.port)
             conn.sock = sock  # pinned: http.client never resolves or connects itself
+            _limit_wait(conn, self.policy.read_timeout_s, deadline)
             conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
             for name, value in {
                 "Host": target.host_header,
@@ -116,7 +134,9 @@ class SafeHttp:
         current = url
         for _hop in range(self.policy.max_redirects + 1):
             target = parse_target(current)
-            conn, response = self._open(target, "GET", None, {})
+            if time.monotonic() >= deadline:
+                raise FetchFailed("downloading the input took too long")
+            conn, response = self._open(target, "GET", None, {}, deadline)
             try:
                 if response.status in _REDIRECTS:
                     location = response.getheader("Location")
@@ -131,24 +151,38 @@ class SafeHttp:
                     raise MediaTooLarge(
                         f"the input is {declared} bytes; the limit is {self.policy.max_bytes}"
                     )
-                size = self._copy(response, out, deadline)
+                size = self._copy(conn, response, out, deadline)
                 return FetchResult(size, current, response.getheader("Content-Type") or "")
             finally:
                 conn.close()
         raise FetchFailed(f"more than {self.policy.max_redirects} redirects")
 
-    def _copy(self, response: http.client.HTTPResponse, out: BinaryIO, deadline: float) -> int:
+    def _copy(
+        self,
+        conn: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        out: BinaryIO,
+        deadline: float,
+    ) -> int:
         size = 0
         try:
-            while chunk := response.read(_CHUNK):
+            while True:
+                # Each wait for bytes ends at the read timeout or the total deadline,
+                # whichever is first: a server trickling bytes cannot stretch the total.
+                _limit_wait(conn, self.policy.read_timeout_s, deadline)
+                chunk = response.read1(_CHUNK)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > self.policy.max_bytes:
                     raise MediaTooLarge(
                         f"the input exceeds the limit of {self.policy.max_bytes} bytes"
                     )
-                if time.monotonic() > deadline:
-                    raise FetchFailed("downloading the input took too long")
                 out.write(chunk)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise FetchFailed("downloading the input took too long") from None
+            raise FetchFailed("the download broke off: TimeoutError") from None
         except (OSError, http.client.HTTPException) as exc:
             raise FetchFailed(f"the download broke off: {type(exc).__name__}") from None
         return size
