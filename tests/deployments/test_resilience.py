@@ -232,6 +232,17 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str
         time.sleep(0.05)
 
 
+def analyze_released(
+    pool: ThreadPoolExecutor, gate: Path, url: str, image: Path, token: str, key: str
+) -> httpx.Response:
+    """A held request (``HOLD`` prompt) that is let go as soon as the model holds it."""
+    pending = pool.submit(analyze, url, image, token, HOLD, key)
+    while not pending.done():
+        release(gate)
+        time.sleep(0.05)
+    return pending.result()
+
+
 def analyze(
     url: str, image: Path, token: str, prompt: str = "Describe it.", key: str | None = None
 ) -> httpx.Response:
@@ -380,7 +391,7 @@ def test_a_replica_crash_is_503_and_costs_nothing(app, image, users, held, pool,
 @pytest.mark.ray
 @pytest.mark.slow
 def test_an_ingress_killed_mid_request_leaves_no_hold_and_no_file(
-    app, image, users, held, pool, data_dir
+    app, image, users, held, pool, gate, data_dir
 ) -> None:
     token, user_id = users["payer"]
     balance, _, _ = credits_of(data_dir, user_id)
@@ -405,9 +416,9 @@ def test_an_ingress_killed_mid_request_leaves_no_hold_and_no_file(
         timeout_s=LEASE_S * 10,
         what="the dead ingress's spooled upload to be removed",
     )
-    # The retry with the same Idempotency-Key runs (no 409) and is charged once.
+    # The retry (the same request, same Idempotency-Key) runs (no 409), charged once.
     deadline = time.monotonic() + 90
-    while (retry := analyze(app, image, token, key=key)).status_code >= 500:
+    while (retry := analyze_released(pool, gate, app, image, token, key)).status_code >= 500:
         assert time.monotonic() < deadline, "the ingress did not come back"
         time.sleep(0.5)
     assert retry.status_code == 200, retry.text
