@@ -98,6 +98,8 @@ def server_command(profile: ModelProfile, model_dir: Path, port: int) -> list[st
         "--max-num-seqs",
         str(args.get("max_num_seqs", 4)),
         "--enforce-eager",
+        # Per-request media_io_kwargs (the video's frame timing) are refused without it.
+        "--trust-request-mm-kwargs",
         "--limit-mm-per-prompt",
         json.dumps(args.get("limit_mm_per_prompt", {"image": 8, "video": 1})),
         "--mm-processor-kwargs",
@@ -112,7 +114,7 @@ def openai_server(
     """vLLM's OpenAI server until healthy; yields its ``/v1`` URL; stops it by its pid."""
     env = {**os.environ, **VLLM_ENV}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             server_command(profile, model_dir, port),
             env=env,
             stdout=log,
