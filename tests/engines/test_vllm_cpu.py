@@ -249,6 +249,19 @@ async def test_paused_engine_is_retryable_not_a_generation_failure(
     assert (await vllm_engine.generate(GenerationRequest(prompt="Resumed."))).text
 
 
+async def test_multimodal_cache_miss_is_retryable(vllm_engine: VLLMEngine) -> None:
+    """vLLM ends a request with ``finish_reason="error"`` when its front end's multimodal
+    cache believes the engine core holds an item that it does not (here: an image
+    rendered but never sent); resending is the cure vLLM documents."""
+    image = np.random.default_rng(42).integers(0, 256, (56, 84, 3), dtype=np.uint8)
+    request = GenerationRequest(prompt="Once more.", images=(image,))
+    render_prompt(vllm_engine._engine, build_vllm_prompt(request, vllm_engine._processor))
+    with pytest.raises(BackendUnavailable, match=r"ended the request \(error\)") as info:
+        await vllm_engine.generate(request)
+    assert info.value.retry_after_s > 0
+    assert (await vllm_engine.generate(request)).text
+
+
 async def test_retryable_request_error_is_503_with_retry_after(
     vllm_engine: VLLMEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
