@@ -81,7 +81,7 @@ def make_clip(path: Path, width: int, height: int, seconds: int, gop: int | None
 
 def child_sample(clip: str, case: str, threads: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from serve_app.engines.profile import PixelBudget
+    from serve_app.media.budget import PixelBudget
     from serve_app.media.limits import MediaLimits
     from serve_app.media.probe import probe_video
     from serve_app.media.sampling import SamplingSpec, sample_video

@@ -37,9 +37,10 @@ import cv2
 import httpx
 import numpy as np
 
-from serve_app.detectors.config import ModelCatalog
-from serve_app.detectors.registry import DetectorRegistry
-from serve_app.jobs.spec import ModelSpec
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.registry import DetectorRegistry
+from serve_app.frame_models.resolved import detector_model
+from serve_app.frame_models.spec import ModelSpec
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import probe_video
 from serve_app.media.stream import iter_frames, plan_frames
@@ -73,18 +74,19 @@ def make_video(path: Path, seconds: float, width: int, height: int, fps: int) ->
 
 def plain_loop(video: Path, infer_fps: float, batch: int) -> dict[str, float]:
     """Decode at ``infer_fps`` and detect, sequentially, in this process."""
-    catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+    catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
     registry = DetectorRegistry(catalog)
     registry.warm_up()
     limits = MediaLimits(decode_timeout_s=3600)
     spec = ModelSpec(model_id=MODEL)
+    model = detector_model(catalog.resolve(spec), spec)
     started = time.perf_counter()
     info = probe_video(video, limits)
     plan = plan_frames(video, info, infer_fps, limits)
     frames, detect_s, faces = 0, 0.0, 0
     for chunk in iter_frames(video, info, plan, batch, limits):
         t0 = time.perf_counter()
-        entries = registry.run(spec, chunk.frames, (info.width, info.height))
+        entries = registry.run(model, chunk.frames, (info.width, info.height))
         detect_s += time.perf_counter() - t0
         frames += len(entries)
         faces += sum(1 for e in entries if e and e["predictions"])

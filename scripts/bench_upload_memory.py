@@ -5,7 +5,7 @@ A thin wrapper of the ``memory`` case of ``python -m scripts.bench`` (see
 starts Ray (its own ``RAY_TMPDIR``) and the full graph with the tiny model on
 127.0.0.1, makes a ~300 MB high-bitrate H.264 video of noise (ffmpeg when on PATH,
 else PyAV), warms the service up, reads the idle memory of the HTTP proxy and every
-Serve replica, uploads the video with the chunk client (``serve_app.uploads.client``)
+Serve replica, uploads the video with the chunk client (``scripts.clients.chunked_upload``)
 while sampling them every 50 ms, and prints as JSON the peak growth over idle during
 the upload and during the final chunk (assembly + analysis), per process too. Ray and
 Serve are shut down at the end, also on errors; the whole run is bounded by

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from serve_app.uploads.client import (
+from scripts.clients.chunked_upload import (
     DEFAULT_CHUNK_BYTES,
     ChunkUploader,
     ProgressBar,

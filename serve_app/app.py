@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from ray.serve import Application, Deployment
+from ray.serve import Application
 
 from serve_app.config import Settings, resolve_config_path
 from serve_app.deployments.detector import Detector
 from serve_app.deployments.frame_extractor import FrameExtractor
 from serve_app.deployments.ingress import Ingress
 from serve_app.deployments.job_runner import JobRunner
+from serve_app.deployments.options import deployment
 from serve_app.deployments.story_writer import StoryWriter
 from serve_app.deployments.vision_language_model import VisionLanguageModel
-from serve_app.detectors.config import ModelCatalog
+from serve_app.engines.factory import engine_factory
 from serve_app.engines.profile import ModelProfile
+from serve_app.frame_models.catalog import FrameModelCatalog
 
 DEFAULT_MODEL_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
 DEFAULT_DETECTORS_CONFIG = "configs/detectors.yaml"
@@ -81,13 +83,6 @@ class AppArgs(BaseModel):
         return data
 
 
-def as_deployment(decorated: object) -> Deployment:
-    """The ``@serve.deployment`` object behind a decorated class (mypy sees the class)."""
-    if not isinstance(decorated, Deployment):
-        raise TypeError(f"{decorated!r} is not a Ray Serve deployment")
-    return decorated
-
-
 def deployment_name_for(index: int, entry: ModelEntry) -> str:
     if entry.deployment_name:
         return entry.deployment_name
@@ -106,14 +101,15 @@ def build_graph(
     """:func:`build_app` with per-deployment ``.options(...)`` overrides by name.
 
     ``options`` (e.g. ``{"StoryWriter": {"num_replicas": 2}}``) does in code what the
-    ``deployments:`` section of a Serve config does; tests and embedders use it.
+    ``deployments:`` section of a Serve config does; tests and embedders use it. They
+    are merged over each deployment's defaults (:mod:`serve_app.deployments.options`).
     """
     if not isinstance(args, AppArgs):
         args = AppArgs.model_validate(args or {})
     overrides = {name: dict(value) for name, value in (options or {}).items()}
 
-    def deployment(decorated: object, name: str) -> Deployment:
-        return as_deployment(decorated).options(name=name, **overrides.pop(name, {}))
+    def named(cls: type, name: str) -> Any:
+        return deployment(cls, name, overrides.pop(name, {}))
 
     settings = Settings(**args.settings)
     data_dir = str(Path(settings.data_dir).resolve())
@@ -128,11 +124,9 @@ def build_graph(
         if not profile.multimodal:
             raise ValueError(f"model {profile.name!r} is text-only; it cannot describe media")
         profiles[profile.name] = profile
-        handles[profile.name] = deployment(
-            VisionLanguageModel, deployment_name_for(index, entry)
-        ).bind(
+        handles[profile.name] = named(VisionLanguageModel, deployment_name_for(index, entry)).bind(
+            engine_factory(profile, Path(data_dir)),
             profile,
-            data_dir,
             max_batch_size=entry.max_batch_size,
             batch_wait_timeout_s=entry.batch_wait_timeout_s,
             log_json=settings.log_json,
@@ -153,24 +147,24 @@ def build_graph(
     if args.story_model is not None:
         entry = args.story_model
         story_profile = entry.load_profile()
-        story_writer = deployment(StoryWriter, entry.deployment_name or STORY_WRITER).bind(
+        story_writer = named(StoryWriter, entry.deployment_name or STORY_WRITER).bind(
+            engine_factory(story_profile, Path(data_dir)),
             story_profile,
-            data_dir,
             max_batch_size=entry.max_batch_size,
             batch_wait_timeout_s=entry.batch_wait_timeout_s,
         )
-    catalog: ModelCatalog | None = None
+    catalog: FrameModelCatalog | None = None
     job_runner: Application | None = None
     if args.detectors_config is not None:
-        catalog = ModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
-        detector = deployment(Detector, "Detector").bind(catalog)
-        job_runner = deployment(JobRunner, "JobRunner").bind(
+        catalog = FrameModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
+        detector = named(Detector, "Detector").bind(catalog)
+        job_runner = named(JobRunner, "JobRunner").bind(
             settings, catalog, detector, handles, profiles, default_model
         )
-    frame_extractor = deployment(FrameExtractor, "FrameExtractor").bind(
+    frame_extractor = named(FrameExtractor, "FrameExtractor").bind(
         settings.media, log_json=settings.log_json
     )
-    ingress = deployment(Ingress, "Ingress")
+    ingress = named(Ingress, "Ingress")
     if overrides:
         raise ValueError(f"options name no deployment of this app: {sorted(overrides)}")
     return ingress.bind(

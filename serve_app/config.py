@@ -14,9 +14,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings
+from serve_app.analysis.settings import AnalysisSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
-from serve_app.story.settings import StorySettings
+from serve_app.story.settings import StoryConfig, StorySettings
 from serve_app.uploads.settings import UploadSettings
 
 #: The repository root when running from a checkout (configs/ lives there).
@@ -79,8 +80,30 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
+    def analysis(self) -> AnalysisSettings:
+        """The ``POST /api/analyze`` use case's slice."""
+        return AnalysisSettings(
+            default_prompt=self.default_prompt,
+            default_video_prompt=self.default_video_prompt,
+            default_interval=self.default_interval,
+            max_prompt_chars=self.max_prompt_chars,
+            max_frames_per_request=self.max_frames_per_request,
+            inline_media_bytes=self.inline_media_bytes,
+            max_request_bytes=self.max_request_bytes,
+            spool_dir=self.spool_dir,
+            allowed_media_roots=tuple(self.allowed_media_roots),
+            media=self.media,
+        )
+
+    @property
+    def story_config(self) -> StoryConfig:
+        """The Story API use case's slice."""
+        return StoryConfig(
+            story=self.story,
+            media=self.media,
+            max_prompt_chars=self.max_prompt_chars,
+            inline_media_bytes=self.inline_media_bytes,
+        )
 
 
 def resolve_config_path(path: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """Typed domain errors.
 
 Domain code raises these; the API layer maps each class to one HTTP status in a single
-table (``serve_app.api.errors``). Messages are safe to show to clients: they never carry
+table (``serve_app.http.errors``). Messages are safe to show to clients: they never carry
 tracebacks, file system paths of the server or secrets.
 """
 

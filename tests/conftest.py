@@ -16,6 +16,9 @@ import pytest
 # One torch thread per process: 2-core CI machines, and Ray replicas share them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+#: Fixtures shared by every test package (each module's docstring says what it offers).
+pytest_plugins = ["tests.support.databases", "tests.support.models", "tests.support.browser"]
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

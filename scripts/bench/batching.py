@@ -41,20 +41,22 @@ async def _load(handle: Any, request: Any, label: str, time_limit_s: float) -> M
 def run(env: BenchEnv, time_limit_s: float) -> tuple[list[Row], str]:
     from ray import serve
 
-    from serve_app.app import as_deployment
+    from serve_app.deployments.options import deployment
     from serve_app.deployments.vision_language_model import VisionLanguageModel
+    from serve_app.engines.factory import engine_factory
 
     request = _request(env)
     results = []
     for size in (1, 8):
-        app = (
-            as_deployment(VisionLanguageModel)
-            .options(
-                name="BenchVLM",
-                max_ongoing_requests=CONCURRENCY,
-                ray_actor_options=env.model_actor_options,
-            )
-            .bind(env.profile, str(env.data_dir), max_batch_size=size, batch_wait_timeout_s=0.01)
+        options = {
+            "max_ongoing_requests": CONCURRENCY,
+            "ray_actor_options": env.model_actor_options,
+        }
+        app = deployment(VisionLanguageModel, "BenchVLM", options).bind(
+            engine_factory(env.profile, env.data_dir),
+            env.profile,
+            max_batch_size=size,
+            batch_wait_timeout_s=0.01,
         )
         handle = serve.run(app, name="bench-batching", route_prefix=None)
         try:

@@ -113,7 +113,7 @@ async def upload_video(
     time_limit_s: float,
 ) -> None:
     """Send ``upload`` in chunks; ``sampler`` switches phase before the last chunk."""
-    from serve_app.uploads.client import ChunkUploader, UploadOptions
+    from scripts.clients.chunked_upload import ChunkUploader, UploadOptions
 
     async def on_request(request: httpx.Request) -> None:
         if request.method != "POST":
@@ -161,9 +161,9 @@ def measure(
     """Deploy the graph, warm it up, read idle memory, then upload ``videos`` in turn."""
     from ray import serve
 
+    from scripts.clients.chunked_upload import total_chunks_for
     from serve_app.app import AppArgs, ModelEntry, build_graph
     from serve_app.config import Settings
-    from serve_app.uploads.client import total_chunks_for
 
     settings = app_settings(env)
     inline_media_bytes = Settings(**settings).inline_media_bytes

@@ -55,8 +55,8 @@ async def _in_process_app(
     env: BenchEnv, engine: Any, pipeline: Any, time_limit_s: float
 ) -> list[Measurement]:
     from serve_app.accounts.context import open_accounts
-    from serve_app.api.app import create_app
     from serve_app.config import Settings
+    from serve_app.http.app import create_app
 
     settings = Settings(**app_settings(env))
     accounts = open_accounts(settings)

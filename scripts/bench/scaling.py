@@ -32,15 +32,14 @@ def _measure(
 ) -> Measurement:
     from ray import serve
 
-    from serve_app.app import as_deployment
     from serve_app.deployments.frame_extractor import FrameExtractor
+    from serve_app.deployments.options import deployment
     from serve_app.media.limits import MediaLimits
     from serve_app.media.sampling import SamplingSpec
 
-    app = (
-        as_deployment(FrameExtractor)
-        .options(name="BenchFrames", num_replicas=replicas, max_ongoing_requests=ongoing)
-        .bind(MediaLimits(decode_threads=threads))
+    options = {"num_replicas": replicas, "max_ongoing_requests": ongoing}
+    app = deployment(FrameExtractor, "BenchFrames", options).bind(
+        MediaLimits(decode_threads=threads)
     )
     handle = serve.run(app, name="bench-scaling", route_prefix=None)
     media = env.video.read_bytes()

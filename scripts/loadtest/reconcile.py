@@ -119,7 +119,7 @@ def check_database(
     from sqlalchemy import func, select
 
     from serve_app.accounts.models import CreditLedgerRow, ReservationRow, UserRow
-    from serve_app.jobs.models import JobRow, JobStatus
+    from serve_app.jobs.store.tables import JobRow, JobStatus
     from serve_app.storage.db import Database
 
     if database_url.startswith("sqlite:///"):

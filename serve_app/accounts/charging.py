@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.credits import Reservation, capture_in, release_in
@@ -37,10 +37,9 @@ from serve_app.accounts.idempotency import (
 from serve_app.accounts.users import User
 from serve_app.errors import Conflict
 from serve_app.observability import metrics
+from serve_app.threads import run_to_completion
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -62,12 +61,6 @@ class ChargeHandle:
     def record(self, body: Any, status_code: int = 200) -> None:
         """The JSON body (and status) to replay for repeats of this request."""
         self._response = StoredResponse(status_code=status_code, body=body)
-
-
-async def run_to_completion(fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a thread; if the caller is cancelled, ``fn`` still finishes."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn))
-    return await asyncio.shield(task)
 
 
 @asynccontextmanager

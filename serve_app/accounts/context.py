@@ -8,7 +8,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from serve_app.accounts.credits import Credits
 from serve_app.accounts.idempotency import IdempotencyStore
@@ -16,13 +17,10 @@ from serve_app.accounts.passwords import Passwords
 from serve_app.accounts.rate_limit import LoginLimiter, RateLimiter, TokenBucketLimiter
 from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
 from serve_app.accounts.settings import AccountSettings
-from serve_app.accounts.stats import ClusterStatsProvider, GpuProbe, InFlight
 from serve_app.accounts.tokens import ApiTokens
 from serve_app.accounts.users import count_admins
+from serve_app.observability.cluster import ClusterStatsProvider, GpuProbe, InFlight
 from serve_app.storage.db import Database, database_url_for, migrate
-
-if TYPE_CHECKING:
-    from serve_app.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +129,21 @@ class AccountsContext:
         self.database.dispose()
 
 
+class AccountsConfig(Protocol):
+    """The accounts' slice of the service settings (``serve_app.config.Settings`` fits)."""
+
+    @property
+    def database_url(self) -> str | None: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def accounts(self) -> AccountSettings: ...
+
+
 def open_accounts(
-    settings: Settings, *, stats_provider: ClusterStatsProvider | None = None
+    settings: AccountsConfig, *, stats_provider: ClusterStatsProvider | None = None
 ) -> AccountsContext:
     """Connect to the configured database, migrate it, and build the context.
 

@@ -17,8 +17,8 @@ import ray
 from ray import serve
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from serve_app.accounts.stats import GB, ClusterStats, DeploymentStats, GpuProbe, NodeStats
 from serve_app.deployments.handles import DispatchCounter
+from serve_app.observability.cluster import GB, ClusterStats, DeploymentStats, GpuProbe, NodeStats
 
 SAMPLE_TIMEOUT_S = 3.0
 CACHE_TTL_S = 2.0
@@ -37,7 +37,7 @@ def _sample_node() -> dict[str, Any]:
 
 
 class RayClusterStats:
-    """:class:`~serve_app.accounts.stats.ClusterStatsProvider` over Ray and Serve."""
+    """:class:`~serve_app.observability.cluster.ClusterStatsProvider` over Ray and Serve."""
 
     def __init__(self, app_name: str, dispatched: DispatchCounter) -> None:
         self._app_name = app_name

@@ -7,16 +7,16 @@ process, so a queue defined here would be shared by every subclass's instances.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
-from serve_app.engines.factory import build_engine
+from serve_app.deployments.construct import AsyncConstructed
+from serve_app.engines.base import GenerationRequest, GenerationResult
+from serve_app.engines.factory import EngineFactory
 from serve_app.engines.profile import ModelProfile
-from serve_app.errors import BackendUnavailable
+from serve_app.errors import BackendUnavailable, GenerationFailed
 
 
-class EngineHost:
+class EngineHost(AsyncConstructed):
     """Hosts one :class:`ModelProfile`'s engine inside a Ray Serve replica.
 
     Engines that gain from batching (transformers) get requests grouped by
@@ -27,14 +27,13 @@ class EngineHost:
 
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
         self,
+        engine: EngineFactory,
         profile: ModelProfile,
-        data_dir: str,
         max_batch_size: int = 8,
         batch_wait_timeout_s: float = 0.01,
-        engine: Engine | None = None,
     ) -> None:
         self._profile = profile
-        self._engine = engine or build_engine(profile, Path(data_dir))
+        self._engine = engine()
         await self._engine.start()
         self._batching = self._engine.supports_batching and max_batch_size > 1
         batched: Any = self._generate_batched  # @serve.batch adds the setters
@@ -42,10 +41,17 @@ class EngineHost:
         batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     async def _run(self, request: GenerationRequest) -> GenerationResult:
-        if self._batching:
-            result: GenerationResult = await self._generate_batched(request)
-            return result
-        return await self._engine.generate(request)
+        """One request, batched with others where the engine gains from it.
+
+        Either way an empty answer is a :class:`GenerationFailed`, as the engine
+        contract promises for ``generate`` (``generate_batch`` leaves it to the caller).
+        """
+        if not self._batching:
+            return await self._engine.generate(request)
+        result: GenerationResult = await self._generate_batched(request)
+        if not result.text.strip():
+            raise GenerationFailed(f"model {self._profile.name!r} returned no text")
+        return result
 
     async def ready(self) -> bool:
         try:
@@ -58,5 +64,6 @@ class EngineHost:
         """Ray Serve's health probe: a failing engine gets the replica restarted."""
         await self._engine.check_health()
 
-    async def __del__(self) -> None:
+    async def shutdown(self) -> None:
+        """Release the engine (Serve calls it on graceful shutdown; tests call it)."""
         await self._engine.shutdown()

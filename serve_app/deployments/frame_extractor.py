@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ray import serve
-
 from serve_app.deployments.request_context import current_request_id
 from serve_app.engines.profile import ModelProfile
+from serve_app.media.extract import MediaInfo
 from serve_app.media.frames import FrameBatch
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
@@ -21,26 +20,28 @@ logger = logging.getLogger(__name__)
 DEPLOYMENT = "FrameExtractor"
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=4,
-    max_queued_requests=64,
-    health_check_period_s=10,
-)
 class FrameExtractor:
     def __init__(self, limits: MediaLimits, log_json: bool = False) -> None:
         self._limits = limits
         configure_logging(json=log_json)
 
     async def extract(
-        self, media: MediaRef, spec: SamplingSpec, profile: ModelProfile, request_id: str = ""
+        self,
+        media: MediaRef,
+        spec: SamplingSpec,
+        profile: ModelProfile,
+        request_id: str = "",
+        known: MediaInfo | None = None,
     ) -> FrameBatch:
-        """Frames of ``media`` within ``profile``'s pixel budget (numpy, via the object store)."""
+        """Frames of ``media`` within ``profile``'s pixel budget (numpy, via the object store).
+
+        ``known``: the ingress's probe of ``media``, which is then decoded, not re-probed.
+        """
         with (
             bind_request_id(current_request_id(request_id)),
             metrics.track_in_flight(DEPLOYMENT),
         ):
-            batch = await asyncio.to_thread(extract, media, spec, profile, self._limits)
+            batch = await asyncio.to_thread(extract, media, spec, profile, self._limits, known)
             metrics.record_frames_decoded(batch.kind.value, batch.num_frames)
             logger.debug(
                 "extracted %d %s frames of %dx%d",

@@ -11,9 +11,10 @@ import asyncio
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
 from ray.serve.handle import DeploymentHandle
@@ -21,6 +22,8 @@ from ray.serve.handle import DeploymentHandle
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
+from serve_app.frame_models.resolved import DetectorModel
+from serve_app.frame_models.results import FrameResult
 from serve_app.pipeline.protocol import DescribeJob
 
 READINESS_TIMEOUT_S = 3.0
@@ -66,6 +69,11 @@ class HandleModel:
             return False
 
 
+def job_runner_waker(runner: DeploymentHandle) -> Callable[[], object]:
+    """Pokes the ``JobRunner`` after a submit (fire and forget; it polls anyway)."""
+    return lambda: runner.wake.remote()
+
+
 class HandleVision(HandleModel):
     """:class:`~serve_app.pipeline.backends.VisionBackend`: FrameExtractor → model.
 
@@ -88,7 +96,9 @@ class HandleVision(HandleModel):
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(self._model.deployment_name),
             ):
-                frames = self._frames.extract.remote(job.media, job.spec, profile, job.request_id)
+                frames = self._frames.extract.remote(
+                    job.media, job.spec, profile, job.request_id, job.media_info
+                )
                 # The model needs the frames, not the file: inline media (up to
                 # inline_media_bytes) would otherwise be copied to its replica too.
                 prompt_only = dataclasses.replace(job, media=b"")
@@ -144,3 +154,25 @@ def _plain(exc: ServeAppError) -> ServeAppError:
             Exception.__init__(plain, exc.detail)
             return plain
     return exc
+
+
+class HandleDetector:
+    """:class:`~serve_app.frame_models.backends.DetectorBackend` over the ``Detector``."""
+
+    def __init__(
+        self, detector: DeploymentHandle, dispatched: DispatchCounter | None = None
+    ) -> None:
+        self._detector = detector
+        self._dispatched = dispatched or DispatchCounter()
+
+    async def detect(
+        self, model: DetectorModel, frames: np.ndarray, original_size: tuple[int, int]
+    ) -> list[FrameResult]:
+        try:
+            with self._dispatched.track(self._detector.deployment_name):
+                detected: list[FrameResult] = await self._detector.detect.remote(
+                    model, frames, original_size
+                )
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return detected

@@ -6,34 +6,26 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 from ray import serve
-from ray.serve.config import BackpressureConfig
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.accounts.context import open_accounts
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.deployments.cluster_stats import RayClusterStats
-from serve_app.deployments.handles import DispatchCounter, HandleModel, HandleVision
-from serve_app.detectors.config import ModelCatalog
+from serve_app.deployments.handles import (
+    DispatchCounter,
+    HandleModel,
+    HandleVision,
+    job_runner_waker,
+)
 from serve_app.engines.profile import ModelProfile
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
 from serve_app.observability.logging import configure_logging
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.pipeline import StoryPipeline
 
-#: ``Retry-After`` (seconds) of the proxy's 503 when the Ingress queue is full.
-BACKPRESSURE_RETRY_S = 2
 
-
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=64,
-    max_queued_requests=256,
-    # Requests the proxy refuses once max_queued_requests wait: 503 with Retry-After,
-    # like every other 503 of the service (Ray sends no Retry-After by default).
-    backpressure_config=BackpressureConfig(status_code=503, retry_after_s=BACKPRESSURE_RETRY_S),
-    graceful_shutdown_timeout_s=30,
-)
 @serve.ingress()
 class Ingress:
     def __init__(
@@ -45,7 +37,7 @@ class Ingress:
         settings: Settings,
         story_writer: DeploymentHandle | None = None,
         story_profile: ModelProfile | None = None,
-        catalog: ModelCatalog | None = None,
+        catalog: FrameModelCatalog | None = None,
         job_runner: DeploymentHandle | None = None,
     ) -> None:
         configure_logging(json=settings.log_json)
@@ -71,7 +63,7 @@ class Ingress:
                 catalog,
                 profiles=profiles,
                 default_model=default_model,
-                wake=lambda: runner.wake.remote(),
+                wake=job_runner_waker(runner),
             )
         # Serve's proxy echoes X-Request-ID (the same id) on every response itself.
         self._app = create_app(

@@ -1,9 +1,12 @@
 """JobRunner: claims batch video jobs from the database and drives the model handles.
 
-Each replica runs one :class:`~serve_app.jobs.worker.JobWorker` loop in the
+Each replica runs one :class:`~serve_app.jobs.worker.loop.JobWorker` loop in the
 background; replicas coordinate only through the database (leases and attempt
 numbers), so any number of them may run, and a replica that dies loses nothing but
 time: its jobs' leases expire and another replica claims them again.
+
+Cleanup is :meth:`JobRunner.shutdown`, which the served class's ``__del__`` (Ray
+Serve's one shutdown hook, see :func:`serve_app.deployments.options.deployment`) awaits.
 """
 
 from __future__ import annotations
@@ -12,32 +15,27 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
-from serve_app.deployments.serve_frame_models import ServeFrameModels
-from serve_app.detectors.config import ModelCatalog
+from serve_app.deployments.construct import AsyncConstructed
+from serve_app.deployments.handles import HandleDetector, HandleModel
 from serve_app.engines.profile import ModelProfile
+from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.runner import JobExecutor
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.frame_models import FrameModels
+from serve_app.jobs.worker.loop import JobWorker
 from serve_app.storage.db import Database, database_url_for, migrate
 
 logger = logging.getLogger(__name__)
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=16,
-    health_check_period_s=10,
-    graceful_shutdown_timeout_s=20,
-)
-class JobRunner:
+class JobRunner(AsyncConstructed):
     async def __init__(  # type: ignore[misc]  # Ray supports async constructors
         self,
         settings: Settings,
-        catalog: ModelCatalog,
+        catalog: FrameModelCatalog,
         detector: DeploymentHandle,
         model_handles: Mapping[str, DeploymentHandle],
         profiles: Mapping[str, ModelProfile],
@@ -48,7 +46,9 @@ class JobRunner:
         ctx = JobsContext.build(
             settings, self._database, catalog, profiles=profiles, default_model=default_model
         )
-        models = ServeFrameModels(catalog, detector, model_handles, profiles, default_model)
+        captioners = {name: HandleModel(handle) for name, handle in model_handles.items()}
+        models = FrameModels(HandleDetector(detector), captioners)
+        self._closed = False
         self._worker = JobWorker(ctx, JobExecutor(ctx, models))
         self._loop = asyncio.get_running_loop().create_task(self._worker.run_forever())
 
@@ -56,15 +56,17 @@ class JobRunner:
         """A job was submitted: look for it now rather than at the next poll."""
         self._worker.wake()
 
-    async def active_jobs(self) -> int:
-        return self._worker.active
-
     async def check_health(self) -> None:
         """Serve's health probe: a dead worker loop gets the replica restarted."""
         if self._loop.done():
             raise RuntimeError("the job worker loop has stopped")
 
-    async def __del__(self) -> None:
+    async def shutdown(self) -> None:
+        """Stop the worker (its running jobs go back to the queue), close the database."""
+        if self._closed:
+            return
+        self._closed = True
         await self._worker.stop()
         self._loop.cancel()
+        await asyncio.wait([self._loop])
         self._database.dispose()

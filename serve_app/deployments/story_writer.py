@@ -10,14 +10,6 @@ from serve_app.observability import metrics
 from serve_app.story.requests import story_request
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=16,
-    max_queued_requests=128,
-    health_check_period_s=10,
-    health_check_timeout_s=30,
-    graceful_shutdown_timeout_s=60,
-)
 class StoryWriter(EngineHost):
     """Serves one :class:`ModelProfile` for text-only generation (see :class:`EngineHost`).
 

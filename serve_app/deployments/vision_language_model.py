@@ -11,6 +11,7 @@ from serve_app.deployments.engine_host import EngineHost
 from serve_app.deployments.request_context import current_request_id
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.media.frames import FrameBatch
+from serve_app.media.resize import estimate_visual_tokens
 from serve_app.observability import metrics
 from serve_app.observability.logging import bind_request_id, configure_logging
 from serve_app.pipeline.protocol import DescribeJob
@@ -19,14 +20,6 @@ from serve_app.pipeline.steps import generation_request
 logger = logging.getLogger(__name__)
 
 
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25},
-    max_ongoing_requests=16,
-    max_queued_requests=128,
-    health_check_period_s=10,
-    health_check_timeout_s=30,
-    graceful_shutdown_timeout_s=60,
-)
 class VisionLanguageModel(EngineHost):
     """Serves one multimodal :class:`ModelProfile` (see :class:`EngineHost`).
 
@@ -44,7 +37,7 @@ class VisionLanguageModel(EngineHost):
 
     async def describe(self, batch: FrameBatch, job: DescribeJob) -> GenerationResult:
         """Describe frames produced by ``FrameExtractor`` (passed by reference)."""
-        visual = metrics.estimate_visual_tokens(
+        visual = estimate_visual_tokens(
             batch.kind.value, batch.num_frames, batch.height, batch.width
         )
         request = generation_request(batch, job, self._profile)
@@ -99,13 +92,11 @@ def _visual_tokens(request: GenerationRequest) -> tuple[int, str]:
     """Estimated visual tokens of a request's images or video, and their kind."""
     if request.video is not None:
         video = request.video
-        frames = metrics.estimate_visual_tokens(
-            "video", video.num_frames, video.height, video.width
-        )
+        frames = estimate_visual_tokens("video", video.num_frames, video.height, video.width)
         return frames, "video"
     if request.images:
         images = sum(
-            metrics.estimate_visual_tokens("image", 1, image.shape[0], image.shape[1])
+            estimate_visual_tokens("image", 1, image.shape[0], image.shape[1])
             for image in request.images
         )
         return images, "image"

@@ -6,6 +6,8 @@ an OpenAI-only node never loads torch models.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from serve_app.engines.base import Engine
@@ -38,3 +40,14 @@ def build_engine(profile: ModelProfile, data_dir: Path) -> Engine:
 
         return OpenAIEngine(profile)
     raise ValueError(f"unknown backend {profile.backend!r}")
+
+
+#: Makes a not-yet-started engine. Model deployments take one instead of an engine:
+#: an engine holds locks, a device and loaded weights, so it is built where it runs
+#: (in the replica), while a factory pickles to any node.
+EngineFactory = Callable[[], Engine]
+
+
+def engine_factory(profile: ModelProfile, data_dir: Path) -> EngineFactory:
+    """A picklable :data:`EngineFactory` for ``profile`` (:func:`build_engine` in the replica)."""
+    return functools.partial(build_engine, profile, Path(data_dir))

@@ -20,8 +20,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from serve_app.jobs.fetch import FetchFailed, SafeHttp
-from serve_app.jobs.netguard import UrlRefused
+from serve_app.jobs.context import JobsContext
+from serve_app.jobs.net.fetch import FetchFailed, SafeHttp
+from serve_app.jobs.net.netguard import UrlRefused
+from serve_app.jobs.store.records import JobRecord
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +88,19 @@ async def deliver(
         if attempt + 1 < attempts:
             await sleep(backoff_s * 2**attempt)
     return False
+
+
+async def send_callback(ctx: JobsContext, record: JobRecord, body: dict[str, Any]) -> None:
+    """Deliver ``body`` to the job's callback URL and record the outcome."""
+    assert record.callback_url and record.callback_secret
+    delivered = await deliver(
+        ctx.http,
+        record.callback_url,
+        record.callback_secret,
+        body,
+        attempts=ctx.jobs.callback_attempts,
+        backoff_s=ctx.jobs.callback_backoff_s,
+    )
+    await asyncio.to_thread(
+        ctx.store.set_callback_state, record.id, "delivered" if delivered else "failed"
+    )

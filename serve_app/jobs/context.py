@@ -4,20 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from serve_app.accounts.sessions import load_or_create_secret
-from serve_app.detectors.config import ModelCatalog
+from serve_app.accounts.settings import AccountSettings
 from serve_app.engines.profile import ModelProfile
-from serve_app.jobs.fetch import FetchPolicy, SafeHttp
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.store import JobStore
+from serve_app.jobs.store.job_store import JobStore
+from serve_app.media.limits import MediaLimits
 from serve_app.storage.blob import BlobStore, LocalBlobStore, S3BlobStore
 from serve_app.storage.db import Database
 from serve_app.storage.signed_urls import UrlSigner, derive_key
 
-if TYPE_CHECKING:
-    from serve_app.config import Settings
+
+class Settings(Protocol):
+    """What jobs read of the root settings (:class:`serve_app.config.Settings` fits).
+
+    A protocol, so this package does not import ``serve_app.config`` (a layer above).
+    """
+
+    @property
+    def jobs(self) -> JobSettings: ...
+
+    @property
+    def media(self) -> MediaLimits: ...
+
+    @property
+    def accounts(self) -> AccountSettings: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def spool_dir(self) -> Path: ...
+
+    @property
+    def max_request_bytes(self) -> int: ...
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -68,7 +93,7 @@ class JobsContext:
     store: JobStore
     blobs: BlobStore
     signer: UrlSigner
-    catalog: ModelCatalog
+    catalog: FrameModelCatalog
     http: SafeHttp
     profiles: Mapping[str, ModelProfile] = field(default_factory=dict)
     default_model: str | None = None
@@ -83,7 +108,7 @@ class JobsContext:
         cls,
         settings: Settings,
         database: Database,
-        catalog: ModelCatalog,
+        catalog: FrameModelCatalog,
         *,
         profiles: Mapping[str, ModelProfile] | None = None,
         default_model: str | None = None,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import MediaTooLarge
+from serve_app.media.budget import PixelBudget
 from serve_app.media.detect import (
     DetectedType,
     MediaSource,
@@ -92,6 +92,7 @@ def extract_frames(
     limits: MediaLimits,
     *,
     filename: str | None = None,
+    known: MediaInfo | None = None,
 ) -> FrameBatch:
     """Decode ``source`` into model-ready frames.
 
@@ -100,12 +101,20 @@ def extract_frames(
     ``min(spec.max_frames, budget.max_frames)`` frames, and every frame is resized to
     the per-frame video budget for the planned frame count.
 
+    Args:
+        known: what :func:`inspect_media` found for this very ``source``; its checks
+            are not repeated (the file is decoded, not probed again).
+
     Raises:
         UnsupportedMedia, MediaTooLarge, MediaRejected: see :func:`inspect_media`;
         MediaRejected also when decoding exceeds ``limits.decode_timeout_s``.
     """
-    detected, _ = _detect(source, limits, filename)
-    if detected.kind is MediaKind.IMAGE:
+    if known is not None:
+        kind, media_format, info = known.kind, known.format, known.video
+    else:
+        detected, _ = _detect(source, limits, filename)
+        kind, media_format, info = detected.kind, detected.format, None
+    if kind is MediaKind.IMAGE:
         rgb = load_image(source, limits, min_pixels_hint=budget.image_max_pixels)
         rgb = resize_rgb(rgb, image_target_size(rgb.shape[0], rgb.shape[1], budget))
         return FrameBatch(
@@ -113,9 +122,10 @@ def extract_frames(
             frames=rgb[None],
             frame_indices=(0,),
             timestamps=(0.0,),
-            extra={"format": detected.format},
+            extra={"format": media_format},
         )
-    info = probe_video(source, limits, container=detected.format)
+    if info is None:
+        info = probe_video(source, limits, container=media_format)
     spec = spec or DEFAULT_SAMPLING
     if spec.max_frames > budget.max_frames:
         spec = spec.model_copy(update={"max_frames": budget.max_frames})

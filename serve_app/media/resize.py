@@ -12,8 +12,8 @@ import math
 import cv2
 import numpy as np
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import InvalidRequest, MediaRejected
+from serve_app.media.budget import PixelBudget
 
 #: Side length (pixels) of one visual token: patch 14 x spatial merge 2.
 FACTOR = 28
@@ -96,3 +96,17 @@ def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     out = cv2.resize(image, (width, height), interpolation=interpolation)
     return np.ascontiguousarray(out)
+
+
+def estimate_visual_tokens(kind: str, frames: int, height: int, width: int) -> int:
+    """Qwen2.5-VL visual tokens for ``frames`` frames of ``height``x``width`` pixels.
+
+    Images: ``frames * (H/28)*(W/28)``; video: ``ceil(frames/2) * (H/28)*(W/28)`` (frames are
+    merged in temporal pairs; an odd count is padded). Sides are rounded to whole
+    28-pixel cells, as the processor resizes them.
+    """
+    if frames <= 0 or height <= 0 or width <= 0:
+        return 0
+    per_frame = max(1, round(height / FACTOR)) * max(1, round(width / FACTOR))
+    groups = math.ceil(frames / FRAME_FACTOR) if kind == "video" else frames
+    return groups * per_frame

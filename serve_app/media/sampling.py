@@ -31,8 +31,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import InvalidRequest, MediaRejected, MediaTooLarge
+from serve_app.media.budget import PixelBudget
 from serve_app.media.detect import MediaSource
 from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.limits import MediaLimits

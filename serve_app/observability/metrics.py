@@ -1,13 +1,14 @@
 """The service's Prometheus metrics, on top of Ray Serve's own.
 
-Inside a Ray cluster every value is recorded with :mod:`ray.util.metrics`, which each
-node's metrics agent exports for Prometheus (``ray start --metrics-export-port``;
+Inside a Ray cluster every value is also recorded with :mod:`ray.util.metrics` (each
+deployment installs that exporter, :func:`set_exporter`), which each node's metrics
+agent exports for Prometheus (``ray start --metrics-export-port``;
 KubeRay pods: port 8080, ``/metrics``). Ray prefixes the names with ``ray_`` and
 counters get ``_total``: ``serve_app_generated_tokens`` is scraped as
 ``ray_serve_app_generated_tokens_total``. Ray adds its own tags (``NodeAddress``,
 ``WorkerId``, ...), so gauges of different replicas do not collide.
 
-Outside Ray (tests, in-process pipelines) the same calls only update in-process
+Without an exporter (tests, in-process pipelines) the same calls only update in-process
 values, readable with :func:`snapshot`; nothing fails and nothing is exported. Every
 recorder is cheap and never raises into request handling.
 
@@ -20,7 +21,6 @@ video. The engines' real ``input_tokens`` (text and visual) are recorded separat
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
@@ -47,12 +47,26 @@ ResultT = TypeVar("ResultT", bound=TokenCounts)
 
 #: Seconds; covers tiny CPU models (tens of ms) to long GPU video descriptions.
 LATENCY_BOUNDARIES_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-#: Pixels per visual token side after Qwen2.5-VL's 2x2 merge of 14-pixel patches.
-VISUAL_TOKEN_SIDE = 28
+
+
+class Exporter(Protocol):
+    """Makes the exported twin of a metric (an object with ``inc``/``set``/``observe``
+    taking ``(value, tags=...)``), or ``None`` to export nothing."""
+
+    def __call__(self, metric: Metric) -> Any: ...
+
+
+_exporter: Exporter | None = None
+
+
+def set_exporter(exporter: Exporter | None) -> None:
+    """Export every metric through ``exporter`` from now on (one per process)."""
+    global _exporter
+    _exporter = exporter
 
 
 class Metric:
-    """One metric: a ``ray.util.metrics`` object inside Ray, in-process values always.
+    """One metric: in-process values always, plus its exported twin where one is set.
 
     Histograms keep only count and sum in process; the buckets live in Ray.
     """
@@ -69,40 +83,24 @@ class Metric:
         self.name = name
         self.description = description
         self.tag_keys = tuple(tag_keys)
-        self._boundaries = list(boundaries)
+        self.boundaries = list(boundaries)
         self._lock = threading.Lock()
         self._values: dict[TagValues, float] = {}
         self._counts: dict[TagValues, int] = {}
-        self._ray: Any = None
+        self._twin: Any = None
 
     def _tags(self, tags: Mapping[str, object]) -> TagValues:
         return tuple((key, str(tags.get(key, ""))) for key in self.tag_keys)
 
-    def _ray_metric(self) -> Any:
-        """The Ray metric, created on first use once this process has joined Ray."""
-        if self._ray is None:
-            try:
-                import ray
-            except ImportError:  # pragma: no cover - ray is a dependency
-                return None
-            if not ray.is_initialized():
-                return None
-            from ray.util import metrics as ray_metrics
-
-            keys = self.tag_keys or None
-            if self.kind == "counter":
-                self._ray = ray_metrics.Counter(self.name, self.description, tag_keys=keys)
-            elif self.kind == "gauge":
-                self._ray = ray_metrics.Gauge(self.name, self.description, tag_keys=keys)
-            else:
-                self._ray = ray_metrics.Histogram(
-                    self.name, self.description, boundaries=self._boundaries, tag_keys=keys
-                )
-        return self._ray
+    def _exported(self) -> Any:
+        """The exported twin, created on first use once an exporter is set."""
+        if self._twin is None and _exporter is not None:
+            self._twin = _exporter(self)
+        return self._twin
 
     def _export(self, method: str, value: float, tags: TagValues) -> None:
         try:
-            metric = self._ray_metric()
+            metric = self._exported()
             if metric is not None:
                 getattr(metric, method)(value, tags=dict(tags) or None)
         except Exception:  # metrics must never break a request
@@ -235,20 +233,6 @@ ALL_METRICS: tuple[Metric, ...] = (
     JOBS,
     JOB_TRANSITIONS,
 )
-
-
-def estimate_visual_tokens(kind: str, frames: int, height: int, width: int) -> int:
-    """Qwen2.5-VL visual tokens for ``frames`` frames of ``height``x``width`` pixels.
-
-    Images: ``frames * (H/28)*(W/28)``; video: ``ceil(frames/2) * (H/28)*(W/28)`` (frames are
-    merged in temporal pairs; an odd count is padded). Sides are rounded to whole
-    28-pixel cells, as the processor resizes them.
-    """
-    if frames <= 0 or height <= 0 or width <= 0:
-        return 0
-    per_frame = max(1, round(height / VISUAL_TOKEN_SIDE)) * max(1, round(width / VISUAL_TOKEN_SIDE))
-    groups = math.ceil(frames / 2) if kind == "video" else frames
-    return groups * per_frame
 
 
 def record_frames_decoded(kind: str, frames: int) -> None:

@@ -34,5 +34,7 @@ class InProcessVision(EngineBackend):
         self._limits = limits
 
     async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
-        batch = await asyncio.to_thread(extract, job.media, job.spec, profile, self._limits)
+        batch = await asyncio.to_thread(
+            extract, job.media, job.spec, profile, self._limits, job.media_info
+        )
         return await self.engine.generate(generation_request(batch, job, profile))

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Protocol
 
 from serve_app.engines.base import GenerationResult, SamplingParams
+from serve_app.media.extract import MediaInfo
 from serve_app.media.sampling import SamplingSpec
+from serve_app.storage.spool import SpooledFile
 
 #: Media travel either inline (bytes, through the object store) or as a path on a
 #: file system every replica can read.
@@ -24,6 +26,15 @@ class DescribeJob:
     spec: SamplingSpec
     sampling: SamplingParams = field(default_factory=SamplingParams)
     request_id: str = ""
+    #: What the ingress's probe found, so the extractor need not probe again.
+    media_info: MediaInfo | None = None
+
+
+def media_ref_for(upload: SpooledFile, inline_media_bytes: int) -> MediaRef:
+    """Small files travel inline (any node can read them); large ones by path."""
+    if upload.size <= inline_media_bytes:
+        return upload.path.read_bytes()
+    return upload.path
 
 
 class Pipeline(Protocol):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from serve_app.engines.base import GenerationRequest, SamplingParams
+from serve_app.engines.base import GenerationRequest
 from serve_app.engines.profile import ModelProfile
-from serve_app.media.extract import extract_frames
+from serve_app.media.extract import MediaInfo, extract_frames
 from serve_app.media.frames import FrameBatch
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
@@ -21,11 +21,19 @@ def spec_for_model(spec: SamplingSpec, profile: ModelProfile) -> SamplingSpec:
 
 
 def extract(
-    media: MediaRef, spec: SamplingSpec, profile: ModelProfile, limits: MediaLimits
+    media: MediaRef,
+    spec: SamplingSpec,
+    profile: ModelProfile,
+    limits: MediaLimits,
+    known: MediaInfo | None = None,
 ) -> FrameBatch:
-    """Stage 1 (CPU): decode, sample and resize within the model's pixel budget."""
+    """Stage 1 (CPU): decode, sample and resize within the model's pixel budget.
+
+    ``known``: the ingress's probe of this media (skips probing it again).
+    """
     source: Path | bytes = media
-    return extract_frames(source, spec_for_model(spec, profile), profile.pixels, limits)
+    budget = profile.pixels
+    return extract_frames(source, spec_for_model(spec, profile), budget, limits, known=known)
 
 
 def generation_request(
@@ -36,7 +44,3 @@ def generation_request(
     if sampling.max_tokens > profile.max_new_tokens:
         sampling = dataclasses.replace(sampling, max_tokens=profile.max_new_tokens)
     return GenerationRequest.from_frames(batch, job.prompt, sampling, request_id=job.request_id)
-
-
-def default_sampling(profile: ModelProfile) -> SamplingParams:
-    return SamplingParams(max_tokens=profile.max_new_tokens)

@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: The Alembic scripts: ``serve_app/migrations``, a package above every domain (they
+#: import all tables). Alembic loads them by path, so this module imports no domain.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 #: Key of the PostgreSQL advisory lock held while migrating (any constant works).
 MIGRATION_LOCK_KEY = 0x5E7E_A990
 

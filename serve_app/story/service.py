@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from serve_app.config import Settings
 from serve_app.engines.base import GenerationRequest, GenerationResult, SamplingParams
 from serve_app.errors import InvalidRequest, ServeAppError
 from serve_app.media.detect import HEAD_BYTES, detect_media_type
@@ -23,14 +22,13 @@ from serve_app.media.extract import MediaInfo, inspect_media
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
-from serve_app.pipeline.analysis import media_ref_for
-from serve_app.pipeline.protocol import DescribeJob
+from serve_app.pipeline.protocol import DescribeJob, media_ref_for
 from serve_app.storage.spool import SpooledFile
 from serve_app.story import prompts
 from serve_app.story.languages import Language, resolve_language
 from serve_app.story.output import finished_text
 from serve_app.story.pipeline import StoryPipeline
-from serve_app.story.settings import StorySettings
+from serve_app.story.settings import StoryConfig, StorySettings
 
 T = TypeVar("T")
 
@@ -110,7 +108,7 @@ def check_file_count(count: int, story: StorySettings) -> None:
         raise InvalidRequest(f"{count} files sent; at most {story.max_images} images per request")
 
 
-def story_limits(settings: Settings) -> MediaLimits:
+def story_limits(settings: StoryConfig) -> MediaLimits:
     """The media limits with the Story API's (smaller) file size caps."""
     media, story = settings.media, settings.story
     return media.model_copy(
@@ -161,7 +159,7 @@ async def _inspect(upload: SpooledFile, label: str, limits: MediaLimits) -> Medi
         raise _labelled(label, exc) from None
 
 
-def resolve_style(prompt: str | None, settings: Settings) -> str:
+def resolve_style(prompt: str | None, settings: StoryConfig) -> str:
     """The caller's prompt, or :data:`~serve_app.story.prompts.DEFAULT_STYLE`."""
     text = (prompt or "").strip()
     if len(text) > settings.max_prompt_chars:
@@ -170,7 +168,7 @@ def resolve_style(prompt: str | None, settings: Settings) -> str:
 
 
 async def prepare_story(
-    uploads: Sequence[SpooledFile], params: StoryParams, settings: Settings
+    uploads: Sequence[SpooledFile], params: StoryParams, settings: StoryConfig
 ) -> StoryPlan:
     """Validate everything about a request; no model work.
 
@@ -207,7 +205,7 @@ async def gather_or_cancel(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 
 
 def observation_jobs(
-    plan: StoryPlan, pipeline: StoryPipeline, settings: Settings, request_id: str
+    plan: StoryPlan, pipeline: StoryPipeline, settings: StoryConfig, request_id: str
 ) -> list[DescribeJob]:
     """One job per image, or one for the video with frames spread over its length.
 
@@ -221,7 +219,7 @@ def observation_jobs(
     sampling = SamplingParams(max_tokens=story.observation_max_tokens, temperature=0.0)
     return [
         DescribeJob(
-            media=media_ref_for(m.upload, settings),
+            media=media_ref_for(m.upload, settings.inline_media_bytes),
             prompt=prompt,
             model=pipeline.vision_model,
             spec=spec,
@@ -233,7 +231,7 @@ def observation_jobs(
 
 
 async def tell_story(
-    pipeline: StoryPipeline, plan: StoryPlan, settings: Settings, request_id: str = ""
+    pipeline: StoryPipeline, plan: StoryPlan, settings: StoryConfig, request_id: str = ""
 ) -> StoryOutcome:
     """Observe the media, write the English story, translate it.
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from serve_app.media.limits import MediaLimits
 
 MIB = 1024 * 1024
 
@@ -33,3 +37,17 @@ class StorySettings(BaseModel):
     story_temperature: float = Field(default=0.7, ge=0, le=2)
     #: Language of the translation when the request names none.
     default_language: str = "th"
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Everything the story use case reads; built by ``Settings.story_config``.
+
+    Attributes:
+        inline_media_bytes: media up to this size travel inline to the extractor.
+    """
+
+    story: StorySettings
+    media: MediaLimits
+    max_prompt_chars: int
+    inline_media_bytes: int

@@ -11,10 +11,10 @@ import pytest
 from serve_app.accounts.context import open_accounts
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import create_user
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.engines.factory import build_engine
 from serve_app.engines.profile import ModelProfile, OpenAIOptions
+from serve_app.http.app import create_app
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.describe import DescribePipeline
 
@@ -38,15 +38,6 @@ def unreachable_profile(port: int) -> ModelProfile:
         model="down-model",
         openai=OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=2, max_retries=0),
     )
-
-
-@pytest.fixture(scope="session")
-async def tiny_engine(tiny_model_dir: Path):
-    profile = tiny_profile(tiny_model_dir)
-    engine = build_engine(profile, tiny_model_dir.parent)
-    await engine.start()
-    yield profile, engine
-    await engine.shutdown()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import httpx
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.worker.loop import JobWorker
 
 
 @dataclass

@@ -12,7 +12,7 @@ from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
 from serve_app.media.limits import MediaLimits
 from serve_app.storage.db import Database
-from tests.support.databases import SESSION_KEY, sqlite_template  # noqa: F401  (fixtures)
+from tests.support.databases import SESSION_KEY
 from tests.support.media_files import make_image, make_png_header_bomb, make_video
 from tests.support.uploads import (
     ACCOUNT_SETTINGS,
@@ -46,7 +46,7 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def accounts(sqlite_template: Path, tmp_path: Path):  # noqa: F811
+def accounts(sqlite_template: Path, tmp_path: Path):
     path = tmp_path / "db.sqlite"
     path.write_bytes(sqlite_template.read_bytes())
     database = Database(f"sqlite:///{path}")

@@ -12,16 +12,10 @@ import pytest
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import create_user
-from serve_app.api.app import create_app
 from serve_app.config import Settings
+from serve_app.http.app import create_app
 from serve_app.pipeline.describe import DescribePipeline
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import SESSION_KEY
 from tests.support.media_files import make_image
 
 ACCOUNT_SETTINGS = AccountSettings(
@@ -30,7 +24,7 @@ ACCOUNT_SETTINGS = AccountSettings(
 
 
 @pytest.fixture
-def accounts(database) -> AccountsContext:  # noqa: F811
+def accounts(database) -> AccountsContext:
     return AccountsContext.build(database, ACCOUNT_SETTINGS, SESSION_KEY)
 
 

@@ -7,20 +7,13 @@ import pytest
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import create_user
 from tests.support.accounts_app import build_app, client_for
-from tests.support.databases import (  # noqa: F401
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 
 PASSWORD = "password123"
 
 
 @pytest.fixture
-def accounts(database):  # noqa: F811
+def accounts(database):
     settings = FAST_SETTINGS.model_copy(update={"rate_limit_burst": 1000, "analysis_cost": 10})
     return AccountsContext.build(database, settings, SESSION_KEY)
 
@@ -68,7 +61,7 @@ async def test_form_login_redirects_to_the_page(api):
     assert (await api.get("/api/me")).status_code == 200
 
 
-async def test_secure_cookies_when_configured(database, alice):  # noqa: F811
+async def test_secure_cookies_when_configured(database, alice):
     settings = FAST_SETTINGS.model_copy(update={"cookie_secure": True})
     async with client_for(build_app(AccountsContext.build(database, settings, SESSION_KEY))) as c:
         response = await c.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -194,7 +187,7 @@ async def test_api_key_query_only_where_a_route_opts_in(api, accounts, alice):
     assert (await api.get("/api/jobs", headers=bearer(token))).status_code == 200
 
 
-async def test_request_budget_is_rate_limited(database, alice):  # noqa: F811
+async def test_request_budget_is_rate_limited(database, alice):
     settings = FAST_SETTINGS.model_copy(update={"rate_limit_burst": 3, "rate_limit_per_s": 0.1})
     accounts = AccountsContext.build(database, settings, SESSION_KEY)
     token = accounts.tokens.create(alice.id, "ci").token

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from serve_app.accounts.context import AccountsContext
-from serve_app.api.app import create_app
-from serve_app.api.capabilities import FORM_OVERHEAD_BYTES, describe_capabilities
-from serve_app.api.deps import AppContext
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.http.app import create_app
+from serve_app.http.capabilities import FORM_OVERHEAD_BYTES, describe_capabilities
+from serve_app.http.context import AppContext
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
@@ -24,14 +24,7 @@ from serve_app.story.settings import StorySettings
 from serve_app.uploads.settings import UploadSettings
 from tests.api.conftest import tiny_profile
 from tests.jobs.conftest import make_user
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 from tests.support.story_engines import ScriptedEngine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +80,7 @@ def build(
     story_pipeline = StoryPipeline.in_process(pipeline, a, engine) if story else None
     jobs_ctx = None
     if jobs:
-        catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+        catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
         profiles = {"model-a": a} if captioner else {}
         jobs_ctx = JobsContext.build(
             settings, accounts.database, catalog, profiles=profiles, default_model="model-a"
@@ -99,7 +92,7 @@ def build(
 
 
 @pytest.fixture
-def accounts(database) -> AccountsContext:  # noqa: F811
+def accounts(database) -> AccountsContext:
     return AccountsContext.build(database, FAST_SETTINGS, SESSION_KEY)
 
 

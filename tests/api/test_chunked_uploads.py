@@ -17,13 +17,7 @@ from serve_app.config import Settings
 from serve_app.media.limits import MediaLimits
 from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.settings import UploadSettings
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import SESSION_KEY
 from tests.support.media_files import (
     make_image,
     make_png_header_bomb,
@@ -70,7 +64,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def accounts(database) -> AccountsContext:  # noqa: F811
+def accounts(database) -> AccountsContext:
     return AccountsContext.build(database, ACCOUNT_SETTINGS, SESSION_KEY)
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from serve_app import errors
-from serve_app.api.errors import error_response
+from serve_app.http.errors import error_response
 
 
 @pytest.mark.parametrize(

@@ -19,27 +19,22 @@ from PIL import Image
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
-from serve_app.api.app import create_app
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
+from serve_app.frame_models.backends import LocalDetector
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.registry import DetectorRegistry
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.inference import LocalFrameModels
-from serve_app.jobs.runner import JobExecutor
 from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.frame_models import FrameModels
+from serve_app.jobs.worker.loop import JobWorker
 from serve_app.pipeline.describe import DescribePipeline
 from tests.api.conftest import tiny_profile
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 from tests.support.job_videos import astronaut, astronaut_frame, expected_face
 from tests.support.story_engines import ScriptedEngine
 
@@ -63,14 +58,16 @@ SUMMARY_KEYS = {
 
 
 @pytest.fixture
-async def env(database, tmp_path) -> AsyncIterator[Env]:  # noqa: F811
+async def env(database, tmp_path) -> AsyncIterator[Env]:
     accounts = AccountsContext.build(
         database, FAST_SETTINGS.model_copy(update={"rate_limit_burst": 10_000}), SESSION_KEY
     )
     settings = Settings(data_dir=tmp_path / "data", jobs=JobSettings(**FAST_JOBS))
-    catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+    catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
     jobs = JobsContext.build(settings, database, catalog)
-    worker = JobWorker(jobs, JobExecutor(jobs, LocalFrameModels(catalog)))
+    worker = JobWorker(
+        jobs, JobExecutor(jobs, FrameModels(LocalDetector(DetectorRegistry(catalog))))
+    )
     profile = tiny_profile(tmp_path / "unused")  # analysis is not used here
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, ScriptedEngine())}, profile.name, settings.media

@@ -2,7 +2,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from serve_app.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from serve_app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 
 
 def make_app(max_bytes: int) -> FastAPI:

@@ -7,17 +7,10 @@ import asyncio
 import pytest
 
 from serve_app.accounts.context import AccountsContext
-from serve_app.accounts.stats import ClusterStats, DeploymentStats, GpuStats, NodeStats
 from serve_app.accounts.users import create_user
+from serve_app.observability.cluster import ClusterStats, DeploymentStats, GpuStats, NodeStats
 from tests.support.accounts_app import build_app, client_for
-from tests.support.databases import (  # noqa: F401
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 
 CONTRACT_KEYS = {"status", "gpu_count", "gpus", "cpu_percent", "ram_used", "ram_total"}
 
@@ -79,7 +72,7 @@ async def test_busy_during_a_concurrent_request(accounts, token):
         await task
 
 
-async def test_cluster_provider_adds_nodes_and_deployments(database, token):  # noqa: F811
+async def test_cluster_provider_adds_nodes_and_deployments(database, token):
     accounts = AccountsContext.build(
         database, FAST_SETTINGS, SESSION_KEY, stats_provider=FakeProvider()
     )
@@ -95,5 +88,5 @@ async def test_cluster_provider_adds_nodes_and_deployments(database, token):  # 
 
 
 @pytest.fixture
-def accounts(database):  # noqa: F811
+def accounts(database):
     return AccountsContext.build(database, FAST_SETTINGS, SESSION_KEY)

@@ -11,21 +11,15 @@ import pytest
 from PIL import Image
 
 from serve_app.accounts.context import AccountsContext, open_accounts
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.errors import BackendUnavailable
+from serve_app.http.app import create_app
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.pipeline import StoryPipeline
 from serve_app.story.settings import StorySettings
 from tests.api.test_analyze_credits import ACCOUNT_SETTINGS, bearer
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import SESSION_KEY
 from tests.support.media_files import make_image, make_video, truncate_file
 from tests.support.story_engines import RecordingEngine, ScriptedEngine
 
@@ -280,7 +274,7 @@ async def test_without_story_pipeline_there_is_no_story_route(
 
 
 @pytest.fixture
-def accounts(database) -> AccountsContext:  # noqa: F811
+def accounts(database) -> AccountsContext:
     return AccountsContext.build(database, ACCOUNT_SETTINGS, SESSION_KEY)
 
 

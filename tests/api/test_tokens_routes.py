@@ -7,18 +7,11 @@ import pytest
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import create_user
 from tests.support.accounts_app import build_app, client_for
-from tests.support.databases import (  # noqa: F401
-    FAST_SETTINGS,
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import FAST_SETTINGS, SESSION_KEY
 
 
 @pytest.fixture
-def accounts(database):  # noqa: F811
+def accounts(database):
     settings = FAST_SETTINGS.model_copy(update={"rate_limit_burst": 1000})
     return AccountsContext.build(database, settings, SESSION_KEY)
 

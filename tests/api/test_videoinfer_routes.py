@@ -13,26 +13,23 @@ import pytest
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import User
-from serve_app.api.app import create_app
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
+from serve_app.engines.backend import EngineBackend
+from serve_app.frame_models.backends import LocalDetector
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.registry import DetectorRegistry
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.inference import LocalFrameModels
-from serve_app.jobs.runner import JobExecutor
 from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.frame_models import FrameModels
+from serve_app.jobs.worker.loop import JobWorker
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.describe import DescribePipeline
 from tests.api.job_env import Env
 from tests.jobs.conftest import make_user
 from tests.jobs.support import FAST_JOBS
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    SESSION_KEY,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from tests.support.databases import SESSION_KEY
 from tests.support.job_videos import make_astronaut_video
 from tests.support.media_files import make_image
 
@@ -47,7 +44,7 @@ CAPTION = {
 
 
 @pytest.fixture
-async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:  # noqa: F811
+async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:
     profile, engine = tiny_engine
     accounts = AccountsContext.build(
         database,
@@ -59,11 +56,13 @@ async def env(database, tmp_path, tiny_engine) -> AsyncIterator[Env]:  # noqa: F
         media=MediaLimits(max_video_bytes=400_000),
         jobs=JobSettings(**FAST_JOBS),
     )
-    catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+    catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
     jobs = JobsContext.build(
         settings, database, catalog, profiles={profile.name: profile}, default_model=profile.name
     )
-    models = LocalFrameModels(catalog, {profile.name: (profile, engine)})
+    models = FrameModels(
+        LocalDetector(DetectorRegistry(catalog)), {profile.name: EngineBackend(engine)}
+    )
     worker = JobWorker(jobs, JobExecutor(jobs, models))
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, settings.media

@@ -1,6 +1,6 @@
 """Metrics and request-id logs of the model and frame deployments, without Ray.
 
-The deployment classes are driven in-process (``func_or_class``) with a fake engine;
+The deployment classes are driven in-process (plain classes) with a fake engine;
 the real graph on Ray is covered by ``test_graph.py``.
 """
 
@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from ray import serve
 
-from serve_app.deployments.engine_host import EngineHost
 from serve_app.deployments.frame_extractor import FrameExtractor
 from serve_app.deployments.vision_language_model import VisionLanguageModel
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
@@ -71,11 +70,10 @@ async def construct(decorated: Any, *args: Any, **kwargs: Any) -> Any:
     The instance gets a throwaway subclass, so the deployment class itself is left as
     it was: Ray pickles it by value later in the session, and a ``@serve.batch`` queue
     used here (futures, a task) would make it unpicklable, so the subclass gets a queue
-    of its own. Ray awaits a replica's async ``__del__``; garbage collection here would
-    not, so the subclass has a plain one and tests close engines with :func:`close`.
+    of its own. Engines are closed with :func:`close` (the class's explicit shutdown).
     """
-    base = decorated.func_or_class
-    members: dict[str, Any] = {"__del__": lambda self: None}
+    base = decorated
+    members: dict[str, Any] = {}
     batched = getattr(base, "_generate_batched", None)
     if batched is not None:
         members["_generate_batched"] = serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)(
@@ -90,7 +88,7 @@ async def construct(decorated: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 async def close(model: Any) -> None:
-    await EngineHost.__del__(model)
+    await model.shutdown()
 
 
 def video_batch(frames: int = 4) -> FrameBatch:
@@ -133,12 +131,7 @@ async def test_model_records_tokens_latency_and_logs_request_ids(
     engine = CountingEngine()
     profile = ModelProfile(name=MODEL, backend="transformers", model="unused", max_new_tokens=8)
     model = await construct(
-        VisionLanguageModel,
-        profile,
-        str(tmp_path),
-        max_batch_size=4,
-        engine=engine,
-        log_json=True,
+        VisionLanguageModel, lambda: engine, profile, max_batch_size=4, log_json=True
     )
     try:
         results = await asyncio.gather(
@@ -170,9 +163,7 @@ async def test_model_errors_are_counted(tmp_path, replica_context) -> None:
             raise TimeoutError
 
     profile = ModelProfile(name=MODEL, backend="transformers", model="unused")
-    model = await construct(
-        VisionLanguageModel, profile, str(tmp_path), max_batch_size=1, engine=Broken()
-    )
+    model = await construct(VisionLanguageModel, Broken, profile, max_batch_size=1)
     with pytest.raises(TimeoutError):
         await model.generate(GenerationRequest(prompt="hi"))
     await close(model)

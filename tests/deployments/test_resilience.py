@@ -28,6 +28,7 @@ Proven here, over HTTP unless said otherwise:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 import uuid
@@ -46,7 +47,8 @@ from serve_app.accounts.models import CreditLedgerRow, ReservationRow
 from serve_app.config import Settings
 from serve_app.deployments.frame_extractor import FrameExtractor
 from serve_app.deployments.handles import domain_error
-from serve_app.deployments.ingress import BACKPRESSURE_RETRY_S, Ingress
+from serve_app.deployments.ingress import Ingress
+from serve_app.deployments.options import BACKPRESSURE_RETRY_S, deployment
 from serve_app.deployments.vision_language_model import VisionLanguageModel
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.factory import build_engine
@@ -113,17 +115,18 @@ def build(data_dir: Path, gate: Path, profile: ModelProfile, model_cpus: float =
     """The analysis graph of ``build_graph`` (no Story API, no jobs), small limits."""
     settings = Settings(data_dir=data_dir, accounts=FAST_ACCOUNTS)
     small = {"ray_actor_options": {"num_cpus": 0.1}}
-    model = VisionLanguageModel.options(
-        name=MODEL_DEPLOYMENT,
-        num_replicas=1,
-        max_ongoing_requests=1,
-        max_queued_requests=1,
-        ray_actor_options={"num_cpus": model_cpus},
-    ).bind(profile, str(data_dir), engine=GatedEngine(profile, str(data_dir), str(gate)))
-    frames = FrameExtractor.options(name="FrameExtractor", **small).bind(settings.media)
-    ingress = Ingress.options(
-        name="Ingress", max_ongoing_requests=2, max_queued_requests=1, **small
+    model_options = {
+        "num_replicas": 1,
+        "max_ongoing_requests": 1,
+        "max_queued_requests": 1,
+        "ray_actor_options": {"num_cpus": model_cpus},
+    }
+    model = deployment(VisionLanguageModel, MODEL_DEPLOYMENT, model_options).bind(
+        functools.partial(GatedEngine, profile, str(data_dir), str(gate)), profile
     )
+    frames = deployment(FrameExtractor, "FrameExtractor", small).bind(settings.media)
+    ingress_options = {"max_ongoing_requests": 2, "max_queued_requests": 1, **small}
+    ingress = deployment(Ingress, "Ingress", ingress_options)
     return ingress.bind(
         frames, {profile.name: model}, {profile.name: profile}, profile.name, settings
     )

@@ -24,11 +24,6 @@ from tests.support.graphs import create_api_token, tiny_profile
 from tests.support.media_files import make_image, make_video
 from tests.support.story_engines import ScriptedEngine
 
-# Python calls the replicas' async ``__del__`` on garbage collection without awaiting it
-# (Ray awaits it in a real replica).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:coroutine 'EngineHost.__del__' was never awaited:RuntimeWarning"
-)
 APP, PREFIX = "story_graph", "/story-graph"
 SETTINGS: dict[str, Any] = {
     "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
@@ -47,11 +42,8 @@ OPTIONS = {
 
 
 async def writer_with(engine: ScriptedEngine) -> Any:
-    cls = StoryWriter.func_or_class
-    writer = cls.__new__(cls)
     profile = ModelProfile(name="pen", backend="openai", model="pen", max_new_tokens=8)
-    await cls.__init__(writer, profile, "/nonexistent", max_batch_size=4, engine=engine)
-    return writer
+    return await StoryWriter.create(lambda: engine, profile, max_batch_size=4)
 
 
 async def test_writer_runs_text_within_its_token_limit() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.clients.chunked_upload import ChunkUploader, UploadOptions
 from serve_app.app import AppArgs, ModelEntry, build_app
-from serve_app.uploads.client import ChunkUploader, UploadOptions
 from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.media_files import make_video
 from tests.support.uploads import media_leftovers

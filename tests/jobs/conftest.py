@@ -10,16 +10,10 @@ import pytest
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User, create_user
-from serve_app.detectors.config import ModelCatalog
-from serve_app.jobs.records import NewJob
-from serve_app.jobs.spec import ModelSpec, models_to_json
-from tests.support.databases import (  # noqa: F401  (fixtures)
-    accounts,
-    database,
-    postgres_database,
-    postgres_url,
-    sqlite_template,
-)
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.spec import ModelSpec
+from serve_app.jobs.spec import models_to_json
+from serve_app.jobs.store.records import NewJob
 from tests.support.job_videos import make_astronaut_video
 
 _names = itertools.count()
@@ -27,7 +21,7 @@ FACE = ModelSpec(model_id="face-detection", model_version="1")
 PEOPLE = ModelSpec(model_id="people-detection")
 
 
-def make_user(accounts: AccountsContext, credits: int = 0, admin: bool = False) -> User:  # noqa: F811
+def make_user(accounts: AccountsContext, credits: int = 0, admin: bool = False) -> User:
     return create_user(
         accounts.database,
         accounts.passwords,
@@ -52,8 +46,10 @@ def new_job(user: User, *, input_key: str = "uploads/1-x.mp4", **overrides: obje
 
 
 @pytest.fixture(scope="session")
-def catalog() -> ModelCatalog:
-    return ModelCatalog.from_yaml(Path(__file__).resolve().parents[2] / "configs/detectors.yaml")
+def catalog() -> FrameModelCatalog:
+    return FrameModelCatalog.from_yaml(
+        Path(__file__).resolve().parents[2] / "configs/detectors.yaml"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,16 @@ import numpy as np
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
-from serve_app.detectors.registry import FrameResult
 from serve_app.errors import BackendUnavailable
+from serve_app.frame_models.backends import LocalDetector
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.frame_models.registry import DetectorRegistry
+from serve_app.frame_models.resolved import FrameModel
+from serve_app.frame_models.results import FrameResult
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.fetch import FetchPolicy, SafeHttp
+from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 from serve_app.jobs.settings import JobSettings
-from serve_app.jobs.spec import ModelSpec
+from serve_app.jobs.worker.frame_models import FrameModels
 from serve_app.storage.blob import LocalBlobStore
 
 FAST_JOBS = {"heartbeat_s": 0.1, "lease_s": 5.0, "batch_frames": 4, "poll_interval_s": 0.05}
@@ -25,7 +28,7 @@ FAST_JOBS = {"heartbeat_s": 0.1, "lease_s": 5.0, "batch_frames": 4, "poll_interv
 def jobs_context(
     accounts: AccountsContext,
     data_dir: Path,
-    catalog: ModelCatalog,
+    catalog: FrameModelCatalog,
     http: SafeHttp | None = None,
     **jobs: Any,
 ) -> JobsContext:
@@ -37,6 +40,11 @@ def jobs_context(
         blobs=LocalBlobStore(data_dir / "blobs"),
         http=http or SafeHttp(FetchPolicy(max_bytes=50_000_000)),
     )
+
+
+def local_models(catalog: FrameModelCatalog) -> FrameModels:
+    """The real detectors of ``catalog`` in this process (no captioners)."""
+    return FrameModels(LocalDetector(DetectorRegistry(catalog)))
 
 
 class FakeModels:
@@ -57,7 +65,7 @@ class FakeModels:
         self.stalled = asyncio.Event()
 
     async def run(
-        self, spec: ModelSpec, frames: np.ndarray, original_size: tuple[int, int]
+        self, model: FrameModel, frames: np.ndarray, original_size: tuple[int, int]
     ) -> list[FrameResult]:
         self.calls += 1
         if self.stall_after is not None and self.calls > self.stall_after:

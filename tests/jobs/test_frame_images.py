@@ -13,9 +13,9 @@ from PIL import Image
 
 from serve_app.config import Settings
 from serve_app.errors import Gone, InvalidRequest, MediaRejected, NotFound
-from serve_app.jobs import frame_images
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.frame_images import decode_frame, frame_jpeg, job_frame, seek_point
+from serve_app.jobs.submit import frame_images
+from serve_app.jobs.submit.frame_images import decode_frame, frame_jpeg, job_frame, seek_point
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import open_container, probe_video
 from serve_app.media.sampling import index_stream

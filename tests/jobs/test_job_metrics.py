@@ -14,16 +14,15 @@ from collections.abc import Iterator
 import pytest
 
 from serve_app.errors import Conflict
-from serve_app.jobs.inference import LocalFrameModels
-from serve_app.jobs.models import JobStatus
-from serve_app.jobs.runner import JobExecutor
-from serve_app.jobs.store import JobStore
-from serve_app.jobs.worker import JobWorker
+from serve_app.jobs.store.job_store import JobStore
+from serve_app.jobs.store.tables import JobStatus
+from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.loop import JobWorker
 from serve_app.observability import metrics
 from serve_app.storage.orm import utcnow
 from tests.jobs.conftest import make_user, new_job
-from tests.jobs.support import FakeModels, jobs_context, upload
-from tests.jobs.test_worker import wait_for
+from tests.jobs.support import FakeModels, jobs_context, local_models, upload
+from tests.jobs.test_loop import wait_for
 
 STATES = [s.value for s in JobStatus]
 
@@ -158,7 +157,7 @@ async def test_a_job_counts_frames_and_credits(accounts, tmp_path, catalog, astr
     job = ctx.store.create(new_job(user, input_key=key), cost=30)
     claimed = ctx.store.claim("test", ctx.jobs.lease_s)
     assert claimed is not None
-    executor = JobExecutor(ctx, LocalFrameModels(catalog))
+    executor = JobExecutor(ctx, local_models(catalog))
     assert await executor.execute(claimed) is JobStatus.SUCCEEDED
     done = ctx.store.get(job.id)
     assert done.frames_total == 10

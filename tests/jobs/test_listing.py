@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from serve_app.errors import InvalidRequest
-from serve_app.jobs.listing import job_summary, list_jobs, recent_jobs
-from serve_app.jobs.models import JobStatus
 from serve_app.jobs.spec import models_to_json
-from serve_app.jobs.store import JobStore
+from serve_app.jobs.store.job_store import JobStore
+from serve_app.jobs.store.tables import JobStatus
+from serve_app.jobs.submit.listing import job_summary, list_jobs, recent_jobs
 from tests.jobs.conftest import FACE, PEOPLE, make_user, new_job
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

@@ -7,8 +7,9 @@ import pytest
 from serve_app.config import Settings
 from serve_app.errors import PermissionDenied
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.service import submit, upload_url
 from serve_app.jobs.spec import JobRequest
+from serve_app.jobs.submit.service import submit
+from serve_app.jobs.submit.uploads import upload_url
 from serve_app.storage.blob import S3BlobStore
 from tests.jobs.conftest import make_user
 from tests.storage.test_blob import s3_client

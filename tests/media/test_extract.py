@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import MediaRejected, MediaTooLarge, ServeAppError, UnsupportedMedia
+from serve_app.media.budget import PixelBudget
 from serve_app.media.extract import extract_frames, inspect_media
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits

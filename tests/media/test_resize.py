@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import InvalidRequest, MediaRejected
+from serve_app.media.budget import PixelBudget
 from serve_app.media.resize import (
     FACTOR,
     image_target_size,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from serve_app.engines.profile import PixelBudget
 from serve_app.errors import MediaRejected, MediaTooLarge
 from serve_app.media import sampling
+from serve_app.media.budget import PixelBudget
 from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import probe_video

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from serve_app.media.resize import estimate_visual_tokens
 from serve_app.observability import metrics
 
 
@@ -18,12 +19,12 @@ def _clean() -> Iterator[None]:
 
 def test_visual_tokens_follow_the_qwen_grid() -> None:
     # one 448x448 image: 16 x 16 cells of 28 px
-    assert metrics.estimate_visual_tokens("image", 1, 448, 448) == 256
-    assert metrics.estimate_visual_tokens("image", 3, 56, 84) == 3 * 2 * 3
+    assert estimate_visual_tokens("image", 1, 448, 448) == 256
+    assert estimate_visual_tokens("image", 3, 56, 84) == 3 * 2 * 3
     # video frames are merged in pairs; an odd count is padded to the next pair
-    assert metrics.estimate_visual_tokens("video", 8, 112, 224) == 4 * 4 * 8
-    assert metrics.estimate_visual_tokens("video", 7, 112, 224) == 4 * 4 * 8
-    assert metrics.estimate_visual_tokens("video", 0, 112, 224) == 0
+    assert estimate_visual_tokens("video", 8, 112, 224) == 4 * 4 * 8
+    assert estimate_visual_tokens("video", 7, 112, 224) == 4 * 4 * 8
+    assert estimate_visual_tokens("video", 0, 112, 224) == 0
 
 
 def test_counters_accumulate_per_tag_set() -> None:
@@ -91,10 +92,15 @@ def test_nothing_is_exported_outside_ray() -> None:
 
     code = (
         "import ray\n"
+        "from serve_app.deployments.ray_metrics import export_metrics_through_ray\n"
         "from serve_app.observability import metrics\n"
         "assert not ray.is_initialized()\n"
         "metrics.record_frames_decoded('image', 1)\n"
-        "assert metrics.FRAMES_DECODED._ray is None\n"
+        "assert metrics.FRAMES_DECODED._twin is None\n"  # no exporter set
+        "export_metrics_through_ray()\n"
+        "metrics.record_frames_decoded('image', 1)\n"
+        "assert metrics.FRAMES_DECODED._twin is None\n"  # Ray's exports nothing outside Ray
+        "assert metrics.FRAMES_DECODED.value(kind='image') == 2\n"
         "assert not ray.is_initialized()\n"
     )
     result = subprocess.run(

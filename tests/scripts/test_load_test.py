@@ -10,20 +10,12 @@ import pytest
 from scripts.loadtest.config import LoadConfig
 from scripts.loadtest.runner import Target, run_load_test
 from scripts.loadtest.service import create_accounts, deploy, service_settings, target_for
-from serve_app.deployments.story_writer import StoryWriter
-from serve_app.deployments.vision_language_model import VisionLanguageModel
 from tests.support.graphs import tiny_profile
-from tests.support.serve_batching import reset_batch_queues
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 APP = "loadtest"
 PREFIX = "/loadtest"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _picklable_deployments() -> None:
-    reset_batch_queues(VisionLanguageModel, StoryWriter)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from serve_app.config import Settings
+from serve_app.migrations.targets import target_metadata
 from serve_app.storage.db import (
     MIGRATIONS_DIR,
     Database,
@@ -15,7 +16,6 @@ from serve_app.storage.db import (
     database_url_for,
     migrate,
 )
-from serve_app.storage.migrations.targets import target_metadata
 from tests.support.databases import drop_schema, new_schema
 
 

@@ -23,7 +23,7 @@ from serve_app.story.service import (
     story_limits,
     tell_story,
 )
-from serve_app.story.settings import StorySettings
+from serve_app.story.settings import StoryConfig, StorySettings
 from tests.support.media_files import make_image, make_video, truncate_file
 from tests.support.story_engines import RecordingEngine, ScriptedEngine
 
@@ -46,8 +46,8 @@ def spooled(path: Path, name: str | None = None) -> SpooledFile:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, story=StorySettings(max_video_frames=6))
+def settings(tmp_path: Path) -> StoryConfig:
+    return Settings(data_dir=tmp_path, story=StorySettings(max_video_frames=6)).story_config
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ async def test_bad_file_sets_are_refused(files, settings, names, message) -> Non
 
 
 async def test_size_limits_name_the_file_and_the_limit(files, tmp_path) -> None:
-    small = Settings(data_dir=tmp_path, story=StorySettings(max_image_bytes=300))
+    small = Settings(data_dir=tmp_path, story=StorySettings(max_image_bytes=300)).story_config
     uploads = [spooled(files["png"]), spooled(files["jpeg"], "big\n<b>.jpg")]
     with pytest.raises(InvalidRequest) as info:
         await prepare_story(uploads, StoryParams(), small)
@@ -112,7 +112,7 @@ async def test_size_limits_name_the_file_and_the_limit(files, tmp_path) -> None:
 
 
 async def test_global_media_limit_wins_when_smaller(tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path, media=MediaLimits(max_video_bytes=1000))
+    settings = Settings(data_dir=tmp_path, media=MediaLimits(max_video_bytes=1000)).story_config
     assert story_limits(settings).max_video_bytes == 1000
     assert story_limits(settings).max_image_bytes == 10 * 1024 * 1024
 

@@ -11,15 +11,10 @@ from fastapi.responses import JSONResponse
 from serve_app.accounts.charging import charge
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.idempotency import fingerprint
-from serve_app.api.accounts import install_accounts
-from serve_app.api.auth import (
-    Accounts,
-    CurrentUser,
-    CurrentUserOrApiKey,
-    IdempotencyKey,
-    replay_response,
-)
-from serve_app.api.errors import install_error_handlers
+from serve_app.http.api.accounts import install_accounts
+from serve_app.http.auth import replay_response
+from serve_app.http.deps import Accounts, CurrentUser, CurrentUserOrApiKey, IdempotencyKey
+from serve_app.http.errors import install_error_handlers
 
 
 def build_app(accounts: AccountsContext) -> FastAPI:

@@ -5,11 +5,7 @@ PostgreSQL: ``SERVE_APP_TEST_POSTGRES_URL`` or 127.0.0.1:5432, database ``test``
 schema (dropped at the end) and empties its tables before every test. When no server
 answers, the PostgreSQL cases are skipped with the reason.
 
-Import the fixtures into a ``conftest.py``::
-
-    from tests.support.databases import (  # noqa: F401
-        accounts, database, postgres_database, postgres_url, sqlite_template,
-    )
+A pytest plugin (registered in ``tests/conftest.py``): request the fixtures by name.
 """
 
 from __future__ import annotations
@@ -26,8 +22,8 @@ from sqlalchemy import create_engine, text
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.settings import AccountSettings
+from serve_app.migrations.targets import target_metadata
 from serve_app.storage.db import Database, migrate
-from serve_app.storage.migrations.targets import target_metadata
 
 BACKENDS = ["sqlite", "postgresql"]
 #: Cheap argon2 so tests stay fast; production keeps the defaults.

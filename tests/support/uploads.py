@@ -16,10 +16,10 @@ from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.models import ReservationRow
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.users import create_user
-from serve_app.api.app import create_app
 from serve_app.config import Settings
 from serve_app.engines.base import Engine
 from serve_app.engines.profile import ModelProfile
+from serve_app.http.app import create_app
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.state import ChunkRequest

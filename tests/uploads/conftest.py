@@ -9,7 +9,6 @@ import pytest
 from serve_app.media.limits import MediaLimits
 from serve_app.uploads.chunks import ChunkStore
 from serve_app.uploads.settings import UploadSettings
-from tests.api.conftest import tiny_engine  # noqa: F401  (the tiny model, in process)
 from tests.support.uploads import Clock
 
 

@@ -12,13 +12,12 @@ import pytest
 
 from serve_app.accounts.context import AccountsContext, open_accounts
 from serve_app.accounts.users import User, create_user
-from serve_app.api.app import create_app
 from serve_app.config import Settings
-from serve_app.detectors.config import ModelCatalog
+from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.pipeline import StoryPipeline
-from tests.api.conftest import tiny_engine  # noqa: F401 - the session's tiny model engine
 from tests.support.graphs import FAST_ACCOUNTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +56,7 @@ def build_site(
     user = create_user(accounts.database, accounts.passwords, "alice", PASSWORD, credits=70)
     job_context = None
     if jobs:
-        catalog = ModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
+        catalog = FrameModelCatalog.from_yaml(ROOT / "configs/detectors.yaml")
         job_context = JobsContext.build(
             settings,
             accounts.database,
@@ -81,7 +80,7 @@ def build_site(
 
 
 @pytest.fixture
-async def site(tiny_engine, tmp_path: Path) -> AsyncIterator[Site]:  # noqa: F811
+async def site(tiny_engine, tmp_path: Path) -> AsyncIterator[Site]:
     built, close = build_site(tiny_engine, tmp_path)
     yield built
     close()

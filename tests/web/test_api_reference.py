@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-from serve_app.web.api_reference import build_reference, inline_markup
-from serve_app.web.navigation import login_url, safe_next
+from serve_app.http.navigation import login_url, safe_next
+from serve_app.http.web.api_reference import build_reference, inline_markup
 
 SPEC = {
     "paths": {

@@ -19,13 +19,7 @@ import httpx
 import pytest
 
 from serve_app.app import AppArgs, ModelEntry, build_graph
-from tests.support.browser import (
-    DESKTOP,
-    PHONE,
-    PageProblems,
-    browser,  # noqa: F401 - Chromium for this module
-    screenshot,
-)
+from tests.support.browser import DESKTOP, PHONE, PageProblems, screenshot
 from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.job_videos import make_astronaut_video
 from tests.support.media_files import real_photo
@@ -89,7 +83,7 @@ def video(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser, service: Service, alice: str) -> dict[str, Any]:  # noqa: F811
+def signed_in(browser, service: Service, alice: str) -> dict[str, Any]:
     """Alice's login session as browser storage (one login: sign-ins are rate limited)."""
     context = browser.new_context()
     try:
@@ -109,7 +103,7 @@ def problems() -> PageProblems:
 
 
 @pytest.fixture
-def page(browser, problems: PageProblems, signed_in: dict[str, Any]) -> Iterator[Any]:  # noqa: F811
+def page(browser, problems: PageProblems, signed_in: dict[str, Any]) -> Iterator[Any]:
     context = browser.new_context(viewport=DESKTOP, storage_state=signed_in)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -132,7 +126,7 @@ def balance(service: Service, token: str) -> int:
 
 
 def test_sign_in_and_out(
-    browser,  # noqa: F811
+    browser,
     service: Service,
     alice: str,
 ) -> None:
@@ -312,7 +306,7 @@ def test_stats_update_live(page: Any, service: Service, alice: str) -> None:
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_every_page_fits_and_works_at_each_width(
-    browser,  # noqa: F811
+    browser,
     service: Service,
     signed_in: dict[str, Any],
     viewport: str,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.web.rendering import NAVIGATION
+from serve_app.http.web.rendering import NAVIGATION
 from tests.web.conftest import PASSWORD, Site, build_site
 
 PAGES = [item.path for item in NAVIGATION]

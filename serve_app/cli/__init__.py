@@ -1,0 +1,157 @@
+"""Command line: ``serve-app`` / ``python -m serve_app``.
+
+Commands:
+  serve              run the service locally from a Serve config (default: the CPU profile)
+  validate-config    check a Serve config against Ray's schema and build its app graph
+  build-tiny-model   build the tiny offline Qwen2.5-VL into a directory
+  create-user, reset-password, grant-credits, create-token, list-users
+                     accounts (first admin: serve-app create-user NAME --admin)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from serve_app.cli.accounts import register_commands as register_account_commands
+from serve_app.config import resolve_config_path
+
+DEFAULT_SERVE_CONFIG = "configs/serve-cpu.yaml"
+
+
+def load_serve_config(path: str | Path) -> dict[str, Any]:
+    data = yaml.safe_load(resolve_config_path(path).read_text())
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: a Serve config must be a YAML mapping")
+    return data
+
+
+def absolutize_app_args(config: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make profile paths and ``data_dir`` in every app's args absolute.
+
+    Ray builds applications in a worker process whose working directory is not the
+    caller's, so relative paths must be pinned before handing the config over.
+    """
+    for app in config.get("applications", []):
+        args = app.setdefault("args", {})
+        models = args.get("models", [])
+        for i, entry in enumerate(models):
+            if isinstance(entry, str):
+                models[i] = str(resolve_config_path(entry).resolve())
+            elif isinstance(entry, dict) and isinstance(entry.get("profile"), str):
+                entry["profile"] = str(resolve_config_path(entry["profile"]).resolve())
+        story = args.get("story_model")
+        if isinstance(story, str):
+            args["story_model"] = str(resolve_config_path(story).resolve())
+        elif isinstance(story, dict) and isinstance(story.get("profile"), str):
+            story["profile"] = str(resolve_config_path(story["profile"]).resolve())
+        settings = args.setdefault("settings", {})
+        data_dir = Path(settings.get("data_dir", ".data")).expanduser()
+        settings["data_dir"] = str(data_dir if data_dir.is_absolute() else (base / data_dir))
+    return config
+
+
+def validate_config(path: str | Path) -> list[str]:
+    """Validate against Ray's ``ServeDeploySchema`` and build each app's graph."""
+    from ray.serve.schema import ServeDeploySchema
+
+    from serve_app.app import build_app
+
+    config = absolutize_app_args(load_serve_config(path), Path.cwd())
+    schema = ServeDeploySchema.model_validate(config)
+    built = []
+    for app in schema.applications:
+        if app.import_path != "serve_app.app:build_app":
+            raise SystemExit(f"unexpected import_path {app.import_path!r}")
+        build_app(app.args)
+        built.append(app.name)
+    return built
+
+
+def _cmd_serve(ns: argparse.Namespace) -> int:
+    from ray.serve.scripts import cli as ray_serve_cli
+
+    from serve_app.engines.profile import TINY_MODEL, ModelProfile
+    from serve_app.engines.tiny_model import ensure_tiny_model
+
+    config = absolutize_app_args(load_serve_config(ns.config), Path.cwd())
+    tiny_built: set[Path] = set()
+    for app in config.get("applications", []):
+        args = app["args"]
+        if ns.port:
+            config.setdefault("http_options", {})["port"] = ns.port
+        if ns.host:
+            config.setdefault("http_options", {})["host"] = ns.host
+        story = args.get("story_model")
+        for entry in [*args.get("models", []), *([story] if story else [])]:
+            profile_path = entry if isinstance(entry, str) else entry.get("profile")
+            if isinstance(profile_path, str):
+                profile = ModelProfile.from_yaml(profile_path)
+                target = Path(args["settings"]["data_dir"]) / "models" / "tiny-qwen2.5-vl"
+                if profile.model == TINY_MODEL and target not in tiny_built:
+                    tiny_built.add(target)
+                    print(f"serve_app: tiny offline model at {ensure_tiny_model(target)}")
+    resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+    resolved.write_text(yaml.safe_dump(config, sort_keys=False))
+    http = config.get("http_options", {})
+    url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
+    print(
+        f"serve_app: starting Ray Serve from {ns.config}; the API will be at {url}\n"
+        f"  docs: {url}/docs   health: {url}/healthz   ready: {url}/readyz\n"
+        f"  first admin and token (another terminal, same directory):\n"
+        f"    serve-app create-user admin --admin && serve-app create-token admin\n"
+        f"  then: curl -H 'Authorization: Bearer <token>' -F file=@photo.jpg {url}/api/analyze"
+    )
+    ray_serve_cli.main(args=["run", str(resolved)], prog_name="serve", standalone_mode=False)
+    return 0
+
+
+def _cmd_validate(ns: argparse.Namespace) -> int:
+    for name in validate_config(ns.config):
+        print(f"{ns.config}: application {name!r} is valid and builds")
+    return 0
+
+
+def _cmd_tiny(ns: argparse.Namespace) -> int:
+    from serve_app.engines.tiny_model import build_tiny_model
+
+    print(build_tiny_model(Path(ns.out_dir), seed=ns.seed))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="serve-app", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service locally (Ray Serve)")
+    serve.add_argument("--config", default=DEFAULT_SERVE_CONFIG, help="a Serve config YAML")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_cmd_serve)
+
+    validate = sub.add_parser("validate-config", help="validate a Serve config file")
+    validate.add_argument("config", nargs="?", default="serve_config.yaml")
+    validate.set_defaults(func=_cmd_validate)
+
+    tiny = sub.add_parser("build-tiny-model", help="build the tiny offline Qwen2.5-VL")
+    tiny.add_argument("out_dir")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=_cmd_tiny)
+
+    register_account_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    result: int = ns.func(ns)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

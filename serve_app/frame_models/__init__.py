@@ -1,0 +1,1 @@
+"""Per-frame models of video jobs: object detectors and the ``vlm`` frame captioner."""

@@ -1,0 +1,60 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from serve_app import __version__
+from serve_app.accounts.context import AccountsContext
+from serve_app.config import Settings
+from serve_app.http.api.accounts import install_accounts
+from serve_app.http.api.jobs import install_jobs
+from serve_app.http.api.routes import analyze, capabilities, health
+from serve_app.http.api.routes import story as story_routes
+from serve_app.http.context import AppContext
+from serve_app.http.errors import install_error_handlers
+from serve_app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from serve_app.http.web.install import install_web
+from serve_app.jobs.context import JobsContext
+from serve_app.pipeline.protocol import Pipeline
+from serve_app.story.pipeline import StoryPipeline
+
+
+def create_app(
+    pipeline: Pipeline,
+    settings: Settings,
+    accounts: AccountsContext,
+    story: StoryPipeline | None = None,
+    jobs: JobsContext | None = None,
+    echo_request_id: bool = True,
+) -> FastAPI:
+    """Build the HTTP app around ``pipeline`` (Ray handles or in-process engines).
+
+    ``accounts`` comes from :func:`serve_app.accounts.context.open_accounts`. With a
+    ``story`` pipeline the Story API (``POST /analyze/``) is mounted too, and with
+    ``jobs`` the batch video inference routes (``/videoinfer/``). The web UI (``/ui/``)
+    is always mounted and shows what is. Behind Ray Serve
+    pass ``echo_request_id=False``: the proxy adds ``X-Request-ID`` to responses itself.
+    """
+    app = FastAPI(
+        title="serve_app",
+        version=__version__,
+        description=(
+            "Image and video understanding on Ray Serve: upload media, get descriptions "
+            "from a vision-language model (Qwen2.5-VL)."
+        ),
+    )
+    app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
+    install_error_handlers(app)
+    install_accounts(app, accounts)
+    app.include_router(health.router)
+    app.include_router(analyze.router)
+    app.include_router(capabilities.router)
+    if story is not None:
+        app.include_router(story_routes.router)
+    if jobs is not None:
+        install_jobs(app, jobs)
+    install_web(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
+    return app

@@ -1,0 +1,67 @@
+"""What the routes depend on, from the app's state (the aliases are in ``deps``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from serve_app.config import Settings
+from serve_app.jobs.context import JobsContext
+from serve_app.pipeline.protocol import Pipeline
+from serve_app.story.pipeline import StoryPipeline
+from serve_app.uploads.chunks import ChunkStore
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every route may use; built once per app by :func:`create_app`."""
+
+    pipeline: Pipeline
+    settings: Settings
+    #: The Story API's models; ``None`` when the story routes are not mounted.
+    story: StoryPipeline | None = None
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+def get_story(request: Request) -> StoryPipeline:
+    story = get_context(request).story
+    if story is None:
+        raise RuntimeError("the story routes are mounted only with a story pipeline")
+    return story
+
+
+def get_request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def mounted_jobs(request: Request) -> JobsContext | None:
+    """The app's video jobs, or None when they are not mounted (``install_jobs``)."""
+    jobs = getattr(request.app.state, "jobs", None)
+    return jobs if isinstance(jobs, JobsContext) else None
+
+
+def get_jobs(request: Request) -> JobsContext:
+    jobs = mounted_jobs(request)
+    if jobs is None:
+        raise RuntimeError("install_jobs(app, jobs) was not called")
+    return jobs
+
+
+def base_url(request: Request) -> str:
+    """This app's public root URL as the client reached it (route prefix included)."""
+    return str(request.base_url)
+
+
+async def get_chunk_store(request: Request) -> ChunkStore:
+    """The app's chunk store, made on first use (async: no two are made at once)."""
+    store = getattr(request.app.state, "chunk_store", None)
+    if not isinstance(store, ChunkStore):
+        settings = get_context(request).settings
+        store = ChunkStore(settings.uploads_dir, settings.uploads, settings.media)
+        request.app.state.chunk_store = store
+    return store

@@ -1,0 +1,1 @@
+"""Outbound HTTP to client-given URLs: the SSRF guard and the pinned, capped client."""

@@ -1,0 +1,384 @@
+"""Durable job state: create, claim with a lease, renew, progress, finish, requeue.
+
+Every transition is one conditional ``UPDATE``. A claim takes the oldest queued job
+(``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)`` on PostgreSQL; on
+SQLite the same guarded update, serialized by ``BEGIN IMMEDIATE``) and increments
+``attempt``. Worker writes (renew, progress, complete, fail, reserve) carry the
+attempt they hold and match only while the job is still ``running`` at that attempt,
+so a worker that lost its lease, or whose job was cancelled, changes nothing and
+learns so from the ``False`` it gets back. Credits move in the same transaction as
+the status change that decides them.
+
+Every committed status change is counted in ``serve_app_job_transitions`` (after the
+commit, and only when the guarded update matched), credits captured on success in
+``serve_app_credits_charged{kind="job"}``; :meth:`JobStore.counts` is the cheap
+``GROUP BY`` behind the ``serve_app_jobs`` gauge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from serve_app.accounts.credits import release_in, reserve_in
+from serve_app.errors import Conflict, NotFound
+from serve_app.jobs.store.billing import charge_in
+from serve_app.jobs.store.records import JobRecord, NewJob
+from serve_app.jobs.store.tables import JobRow, JobStatus
+from serve_app.observability import metrics
+from serve_app.storage.db import Database
+from serve_app.storage.orm import utcnow
+
+#: Error code of a job whose workers kept disappearing.
+WORKER_LOST = "worker_lost"
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+class _Fenced(Exception):
+    """Rolls back a transaction whose guarded update matched nothing."""
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _pending_callback() -> Any:
+    return case((JobRow.callback_url.is_not(None), "pending"), else_=None)
+
+
+class JobStore:
+    """Job rows in ``database``; ``clock`` gives aware UTC datetimes (tests move it)."""
+
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self._db = database
+        self._clock = clock
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    # ---- client side -------------------------------------------------------------
+
+    def create(self, job: NewJob, *, cost: int = 0, reason: str = "video job") -> JobRecord:
+        """Insert ``job``; with ``cost`` > 0 reserve the credits in the same transaction.
+
+        Raises:
+            InsufficientCredits: the balance does not cover ``cost`` (nothing is stored).
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            reservation_id = None
+            if cost > 0:
+                reservation_id = reserve_in(session, job.user_id, cost, reason).id
+            row = JobRow(
+                id=job.id,
+                user_id=job.user_id,
+                status=(JobStatus.FAILED if job.error_code else JobStatus.QUEUED).value,
+                input_key=job.input_key,
+                input_url=job.input_url,
+                infer_fps=job.infer_fps,
+                models_json=job.models_json,
+                callback_url=job.callback_url,
+                callback_secret=job.callback_secret,
+                callback_state="pending" if job.callback_url and job.error_code else None,
+                attempt=0,
+                max_attempts=job.max_attempts,
+                frames_done=0,
+                frames_total=job.frames_total,
+                error_code=job.error_code,
+                error_message=job.error_message,
+                reservation_id=reservation_id,
+                billable=job.billable,
+                credits_charged=0,
+                created_at=now,
+                updated_at=now,
+                finished_at=now if job.error_code else None,
+            )
+            session.add(row)
+            session.flush()
+            record = JobRecord.from_row(row)
+        metrics.record_job_transition(record.status.value)
+        return record
+
+    def get(self, job_id: str, user_id: int | None = None) -> JobRecord:
+        """The job (of ``user_id``, when given). Raises NotFound."""
+        with self._db.transaction() as session:
+            row = session.get(JobRow, job_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                raise NotFound("no such job")
+            return JobRecord.from_row(row)
+
+    def cancel(self, job_id: str, user_id: int) -> JobRecord:
+        """Cancel a queued or running job and release its credits; repeats are harmless.
+
+        Raises:
+            NotFound: no such job of this user.
+            Conflict: the job already succeeded or failed.
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            moved = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.user_id == user_id, JobRow.status.in_(_ACTIVE))
+                .values(
+                    status=JobStatus.CANCELLED.value,
+                    error_code="cancelled",
+                    error_message="the job was cancelled",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    callback_state=_pending_callback(),
+                    updated_at=now,
+                    finished_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            row = session.get(JobRow, job_id, populate_existing=True)
+            if row is None or row.user_id != user_id:
+                raise NotFound("no such job")
+            cancelled = _rowcount(moved) == 1
+            if cancelled and row.reservation_id:
+                release_in(session, row.reservation_id)
+            if row.status != JobStatus.CANCELLED.value:
+                raise Conflict(f"the job has already {row.status}")
+            record = JobRecord.from_row(row)
+        if cancelled:
+            metrics.record_job_transition(JobStatus.CANCELLED.value)
+        return record
+
+    # ---- worker side -------------------------------------------------------------
+
+    def claim(self, owner: str, lease_s: float) -> JobRecord | None:
+        """Take the oldest queued job: ``running``, ``attempt + 1``, leased to ``owner``."""
+        now = self._clock()
+        pick = (
+            select(JobRow.id)
+            .where(JobRow.status == JobStatus.QUEUED.value)
+            .order_by(JobRow.created_at, JobRow.id)
+            .limit(1)
+        )
+        if not self._db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        with self._db.transaction() as session:
+            claimed = session.execute(
+                update(JobRow)
+                .where(JobRow.id == pick.scalar_subquery(), JobRow.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    attempt=JobRow.attempt + 1,
+                    lease_owner=owner[:64],
+                    lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                    heartbeat_at=now,
+                    frames_done=0,
+                    started_at=now,
+                    updated_at=now,
+                )
+                .returning(JobRow.id)
+                .execution_options(synchronize_session=False)
+            ).scalar_one_or_none()
+            if claimed is None:
+                return None
+            row = session.get(JobRow, claimed, populate_existing=True)
+            assert row is not None
+            record = JobRecord.from_row(row)
+        metrics.record_job_transition(JobStatus.RUNNING.value)
+        return record
+
+    def _guarded(self, session: Session, job_id: str, attempt: int, **values: Any) -> bool:
+        result = session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                JobRow.attempt == attempt,
+                JobRow.status == JobStatus.RUNNING.value,
+            )
+            .values(updated_at=self._clock(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    def renew(self, job_id: str, attempt: int, lease_s: float) -> bool:
+        """Extend the lease; False when this attempt no longer owns a running job."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            return self._guarded(
+                session,
+                job_id,
+                attempt,
+                lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                heartbeat_at=now,
+            )
+
+    def progress(
+        self, job_id: str, attempt: int, frames_done: int, frames_total: int, lease_s: float
+    ) -> bool:
+        """Record progress (and renew the lease); False when fenced out or cancelled."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            return self._guarded(
+                session,
+                job_id,
+                attempt,
+                frames_done=frames_done,
+                frames_total=frames_total,
+                lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                heartbeat_at=now,
+            )
+
+    def reserve(self, job_id: str, attempt: int, user_id: int, cost: int) -> bool:
+        """Reserve ``cost`` for a job that had no estimate at submit; False when fenced.
+
+        Raises:
+            InsufficientCredits: the balance does not cover ``cost``.
+        """
+        try:
+            with self._db.transaction() as session:
+                current = session.scalar(select(JobRow.reservation_id).where(JobRow.id == job_id))
+                if current is not None:
+                    return True
+                reservation = reserve_in(session, user_id, cost, f"video job {job_id}")
+                if not self._guarded(session, job_id, attempt, reservation_id=reservation.id):
+                    raise _Fenced
+                return True
+        except _Fenced:
+            return False
+
+    def complete(self, job_id: str, attempt: int, result_key: str, cost: int) -> bool:
+        """``running`` → ``succeeded`` for ``attempt`` only, capturing ``cost`` credits.
+
+        Returns False (and moves no credits) for a late write of an old attempt.
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            if not self._guarded(
+                session,
+                job_id,
+                attempt,
+                status=JobStatus.SUCCEEDED.value,
+                result_key=result_key,
+                frames_done=func.coalesce(JobRow.frames_total, JobRow.frames_done),
+                lease_owner=None,
+                lease_expires_at=None,
+                callback_state=_pending_callback(),
+                finished_at=now,
+            ):
+                return False
+            row = session.execute(
+                select(JobRow.reservation_id, JobRow.user_id).where(JobRow.id == job_id)
+            ).one()
+            charge = charge_in(session, row.reservation_id, row.user_id, cost) if row[0] else None
+            if charge is not None:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id)
+                    .values(credits_charged=charge[0], reservation_id=charge[1])
+                    .execution_options(synchronize_session=False)
+                )
+        metrics.record_job_transition(JobStatus.SUCCEEDED.value)
+        if charge is not None:
+            metrics.record_credits_charged("job", charge[0])
+        return True
+
+    def fail(self, job_id: str, attempt: int, code: str, message: str) -> bool:
+        """``running`` → ``failed`` for ``attempt`` only, releasing the credits."""
+        with self._db.transaction() as session:
+            failed = self._fail_in(session, job_id, attempt, code, message)
+        if failed:
+            metrics.record_job_transition(JobStatus.FAILED.value)
+        return failed
+
+    def _fail_in(
+        self, session: Session, job_id: str, attempt: int, code: str, message: str
+    ) -> bool:
+        if not self._guarded(
+            session,
+            job_id,
+            attempt,
+            status=JobStatus.FAILED.value,
+            error_code=code[:64],
+            error_message=message[:2000],
+            lease_owner=None,
+            lease_expires_at=None,
+            callback_state=_pending_callback(),
+            finished_at=self._clock(),
+        ):
+            return False
+        reservation = session.scalar(select(JobRow.reservation_id).where(JobRow.id == job_id))
+        if reservation:
+            release_in(session, reservation)
+        return True
+
+    def requeue(self, job_id: str, attempt: int) -> bool:
+        """Give a running job back to the queue (its worker is shutting down)."""
+        with self._db.transaction() as session:
+            requeued = self._guarded(
+                session,
+                job_id,
+                attempt,
+                status=JobStatus.QUEUED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        if requeued:
+            metrics.record_job_transition(JobStatus.QUEUED.value)
+        return requeued
+
+    def requeue_expired(self) -> tuple[int, int]:
+        """Jobs whose lease ran out: back to ``queued``, or ``failed`` after the last attempt.
+
+        Returns ``(requeued, failed)``. Safe to run from every worker at once.
+        """
+        now = self._clock()
+        expired = (JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now)
+        with self._db.transaction() as session:
+            requeued = session.execute(
+                update(JobRow)
+                .where(*expired, JobRow.attempt < JobRow.max_attempts)
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            exhausted = session.execute(
+                select(JobRow.id, JobRow.attempt).where(
+                    *expired, JobRow.attempt >= JobRow.max_attempts
+                )
+            ).all()
+            failed = 0
+            for job_id, attempt in exhausted:
+                failed += self._fail_in(
+                    session,
+                    job_id,
+                    attempt,
+                    WORKER_LOST,
+                    f"the job's worker stopped responding {attempt} times; giving up",
+                )
+        back = _rowcount(requeued)
+        metrics.record_job_transition(JobStatus.QUEUED.value, back)
+        metrics.record_job_transition(JobStatus.FAILED.value, failed)
+        return back, failed
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per status, every status included (one ``GROUP BY`` on an indexed column)."""
+        with self._db.transaction() as session:
+            rows = session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ).all()
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        counts.update({str(status): int(n) for status, n in rows})
+        return counts
+
+    def set_callback_state(self, job_id: str, state: str) -> None:
+        with self._db.transaction() as session:
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(callback_state=state)
+                .execution_options(synchronize_session=False)
+            )

@@ -1,0 +1,1 @@
+"""The HTTP-facing use case of jobs: signed uploads, submit, status, cancel, listing."""

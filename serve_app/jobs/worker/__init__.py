@@ -1,0 +1,1 @@
+"""Running jobs: the worker loop, the executor, frame decoding and the per-frame models."""
