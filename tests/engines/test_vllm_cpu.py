@@ -271,8 +271,8 @@ async def test_retryable_request_error_is_503_with_retry_after(
     from serve_app.accounts.context import open_accounts
     from serve_app.accounts.settings import AccountSettings
     from serve_app.accounts.users import create_user
-    from serve_app.api.app import create_app
     from serve_app.config import Settings
+    from serve_app.http.app import create_app
     from serve_app.pipeline.describe import DescribePipeline
     from tests.support.media_files import make_image
 
