@@ -22,7 +22,17 @@ from tests.support.graphs import FAST_ACCOUNTS, create_api_token
 from tests.support.media_files import make_image, make_video
 from tests.support.vllm_cpu import PROJECT_ROOT, VLLM_ENV, vllm_profile
 
-pytestmark = [pytest.mark.vllm, pytest.mark.ray, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.ray,
+    pytest.mark.slow,
+    # vLLM's shutdown leaves its ZeroMQ context to the garbage collector.
+    pytest.mark.filterwarnings("ignore:Unclosed context <zmq.Context:ResourceWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <function Context.__del__"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+]
 
 APP, PREFIX = "vllm_graph", "/vllm-graph"
 SETTINGS: dict[str, Any] = {

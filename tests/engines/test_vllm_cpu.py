@@ -44,6 +44,12 @@ pytestmark = [
     # vLLM hands the engine's mm_processor_kwargs (min_pixels, max_pixels) to the Qwen2-VL
     # processors, which transformers 5.19 deprecates; for vLLM to change, not the tests.
     pytest.mark.filterwarnings("ignore:Passing `min_pixels` and `max_pixels`:FutureWarning"),
+    # vLLM's shutdown leaves its ZeroMQ context to the garbage collector.
+    pytest.mark.filterwarnings("ignore:Unclosed context <zmq.Context:ResourceWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <function Context.__del__"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
 ]
 
 #: What the session measured (written out when the engine shuts down).
