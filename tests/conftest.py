@@ -1,4 +1,8 @@
-"""Session-wide fixtures: the tiny model (built once) and one Ray cluster."""
+"""Session-wide fixtures: the tiny model (built once) and one Ray cluster.
+
+Tests marked ``vllm`` run real vLLM (``.venv-vllm``, scripts/test_vllm.sh); where vLLM
+cannot be imported they skip and say why, unless ``SERVE_APP_REQUIRE_VLLM=1`` (CI).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,18 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from serve_app.engines.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2.5-vl")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests.support.vllm_cpu import SKIP_REASON, vllm_importable, vllm_required
+
+    marked = [item for item in items if item.get_closest_marker("vllm")]
+    if not marked or vllm_importable():
+        return
+    if vllm_required():
+        raise pytest.UsageError(f"{len(marked)} tests marked vllm cannot run: {SKIP_REASON}")
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
 def free_port() -> int:

@@ -2,10 +2,14 @@
 
 Images travel as ``image_url`` JPEG data URLs. A video travels the way vLLM's server
 reads pre-extracted frames: one ``video_url`` data URL of comma-joined base64 JPEGs
-(``data:video/jpeg;base64,<f1>,<f2>,...``), with the frames' timing in ``extra_body``:
-``media_io_kwargs.video`` (source fps, frame indices, total frames, duration: what
-vLLM builds the video metadata from) and ``mm_processor_kwargs.fps`` (the sampling
-rate, read by servers that take the rate from processor arguments).
+(``data:video/jpeg;base64,<f1>,<f2>,...``), with the frames' timing in ``extra_body``
+as ``media_io_kwargs.video``: the source fps, each frame's source index, the source's
+frame count and duration, from which vLLM builds the video's metadata (its sampling
+rate, ``len(indices) / total * fps``, is what Qwen2.5-VL's time axis is scaled by).
+Checked against vLLM 0.32's server (tests/engines/test_vllm_cpu.py), which refuses
+per-request ``media_io_kwargs`` (400) unless started with ``--trust-request-mm-kwargs``;
+without them it would place the frames one second apart. No ``mm_processor_kwargs``:
+the metadata fixes the timing, and they need the same flag.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import openai
 
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
-from serve_app.engines.chat import require_text_only, sampled_fps, video_metadata
+from serve_app.engines.chat import require_text_only, video_metadata
 from serve_app.engines.jpeg import image_data_url, video_data_url
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Fragments of a 400 answer that mean the client's input is at fault (too long, ...).
 _CLIENT_FAULT_HINTS = ("maximum context", "context length", "too long", "too many", "exceed")
+#: vLLM's server flag without which it refuses per-request ``media_io_kwargs``.
+_UNTRUSTED_KWARGS_HINT = "--trust-request-mm-kwargs"
 
 
 def build_openai_messages(request: GenerationRequest, jpeg_quality: int) -> list[dict[str, Any]]:
@@ -54,7 +60,6 @@ def build_extra_body(request: GenerationRequest) -> dict[str, Any] | None:
         return None
     meta = video_metadata(request.video)
     return {
-        "mm_processor_kwargs": {"fps": sampled_fps(meta)},
         "media_io_kwargs": {
             "video": {
                 "num_frames": request.video.num_frames,
@@ -85,6 +90,11 @@ def map_openai_error(exc: openai.OpenAIError, model: str) -> Exception:
         return BackendUnavailable(f"the backend for {model!r} failed", _retry_after(exc))
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
         message = str(exc.message)
+        if _UNTRUSTED_KWARGS_HINT in message:
+            return GenerationFailed(
+                f"the backend for {model!r} refuses a video's frame timing: start vLLM's "
+                f"server with {_UNTRUSTED_KWARGS_HINT}"
+            )
         if any(hint in message.lower() for hint in _CLIENT_FAULT_HINTS):
             return InvalidRequest(f"the model rejected the input: {message}")
         return GenerationFailed(f"the backend for {model!r} rejected the request")

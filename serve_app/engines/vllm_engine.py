@@ -1,6 +1,7 @@
-"""vLLM backend (``AsyncLLM``, continuous batching on GPUs).
+"""vLLM backend (``AsyncLLM``, continuous batching).
 
-vLLM is an optional, CUDA-only dependency, imported inside :meth:`VLLMEngine.start`.
+vLLM is an optional dependency, imported inside :meth:`VLLMEngine.start`: the CUDA wheel
+(``serve_app[vllm]``) on GPUs, or its CPU build in ``.venv-vllm`` (scripts/setup_vllm.sh).
 The pure input building (:func:`build_vllm_prompt`, :func:`build_sampling_kwargs`,
 :func:`build_engine_kwargs`) needs no vLLM and is tested on its own.
 """
@@ -102,6 +103,42 @@ def _error_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _error_names(exc: BaseException) -> set[str]:
+    """Class names of ``exc`` and its bases: vLLM's errors are matched by name, lazily."""
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+#: vLLM errors that mean "not now": a paused or overloaded engine, a request-level fault
+#: that is safe to resend (``RetryableRequestError``, in 0.32's ``vllm.exceptions`` and
+#: raised by 0.33's ``generate``), a full queue (``GracefulHTTPError`` with 503/429).
+_RETRYABLE_ERRORS = frozenset({"RetryableRequestError", "GracefulHTTPError"})
+#: Finish reasons of a request the engine ended, not the model: ``abort`` (e.g.
+#: ``pause_generation(mode="abort")`` while draining or updating weights) and ``error``
+#: (a request-level internal error vLLM's own server answers with a retryable error).
+_RETRYABLE_FINISH_REASONS = frozenset({"abort", "error"})
+#: Seconds a client should wait before resending after a retryable vLLM state.
+RETRY_AFTER_S = 5
+
+
+def render_prompt(llm: Any, prompt: dict[str, Any]) -> Any:
+    """``prompt`` as the engine input vLLM's Renderer makes of it (blocking: use a thread).
+
+    vLLM 0.32 and 0.33 deprecate raw ``{"prompt", "multi_modal_data"}`` dicts in
+    ``AsyncLLM.generate`` in favour of ``Renderer.render_cmpl`` outputs. These are the
+    calls both versions' (byte-identical) ``InputProcessor.process_inputs`` makes for a
+    raw dict, which ``AsyncLLM`` runs in a worker thread. An engine without a Renderer
+    (vLLM before it, or a test double) takes the dict itself.
+    """
+    renderer = getattr(llm, "renderer", None)
+    if renderer is None:
+        return prompt
+    from vllm.renderers.inputs.preprocess import parse_model_prompt
+
+    parsed = parse_model_prompt(llm.model_config, prompt)
+    (engine_input,) = renderer.render_cmpl([parsed], renderer.default_cmpl_tok_params)
+    return engine_input
+
+
 class VLLMEngine(Engine):
     """Serves a :class:`ModelProfile` with vLLM's ``AsyncLLM`` in this process."""
 
@@ -161,10 +198,11 @@ class VLLMEngine(Engine):
         final = None
         try:
             prompt = build_vllm_prompt(request, self._processor)
+            engine_input = await asyncio.to_thread(render_prompt, engine, prompt)
             params = self._sampling_cls(
                 **build_sampling_kwargs(request.sampling), output_kind=self._final_only
             )
-            async for output in engine.generate(prompt, params, request_id):
+            async for output in engine.generate(engine_input, params, request_id):
                 final = output
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -175,6 +213,11 @@ class VLLMEngine(Engine):
         if final is None or not final.outputs:
             raise GenerationFailed(f"model {self._profile.name!r} returned no output")
         completion = final.outputs[0]
+        if completion.finish_reason in _RETRYABLE_FINISH_REASONS:
+            raise BackendUnavailable(
+                f"the vLLM engine ended the request ({completion.finish_reason}); retry",
+                retry_after_s=RETRY_AFTER_S,
+            )
         if not completion.text.strip():
             raise GenerationFailed(f"model {self._profile.name!r} returned no text")
         return GenerationResult(
@@ -188,6 +231,11 @@ class VLLMEngine(Engine):
         name = _error_name(exc)
         if name == "EngineDeadError":
             return BackendUnavailable("the vLLM engine died", retry_after_s=30)
+        if _error_names(exc) & _RETRYABLE_ERRORS:
+            return BackendUnavailable(
+                f"the vLLM engine cannot take the request now ({name}); retry",
+                retry_after_s=RETRY_AFTER_S,
+            )
         if name in {"VLLMValidationError", "VLLMClientError"} or isinstance(exc, ValueError):
             return InvalidRequest(f"the model rejected the input: {exc}")
         logger.error("vLLM generation failed: %s", name, exc_info=exc)
