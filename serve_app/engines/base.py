@@ -13,7 +13,7 @@ Contract
     sequence) or ``"length"`` (hit ``max_tokens``), or whatever the backend reports.
     Raises :class:`BackendUnavailable` for transient backend faults (retryable) and
     :class:`GenerationFailed` when the backend answered but produced nothing usable.
-``engine.generate_stream(request) -> AsyncIterator[GenerationDelta]``
+``engine.generate_stream(request) -> AsyncGenerator[GenerationDelta, None]``
     The same generation as ``generate``, as it happens: each delta carries the text
     added since the previous one; the last has ``finish_reason`` and the token counts.
     Closing the iterator early (or cancelling the task consuming it) aborts the
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -153,6 +153,10 @@ class GenerationDelta:
     output_tokens: int = 0
 
 
+#: What ``Engine.generate_stream`` returns.
+DeltaStream = AsyncGenerator[GenerationDelta, None]
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """``text`` up to the first of the ``stop`` strings, and whether one was found."""
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
@@ -174,7 +178,7 @@ class Engine(abc.ABC):
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return [await self.generate(r) for r in requests]
 
-    async def generate_stream(self, request: GenerationRequest) -> AsyncIterator[GenerationDelta]:
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
         """Default: the whole answer of :meth:`generate` as one delta."""
         result = await self.generate(request)
         yield GenerationDelta(

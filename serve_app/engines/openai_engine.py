@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 
 from serve_app.engines.base import (
+    DeltaStream,
     Engine,
     GenerationDelta,
     GenerationRequest,
@@ -173,7 +173,7 @@ class OpenAIEngine(Engine):
             kwargs["extra_body"] = extra_body
         return kwargs
 
-    async def generate_stream(self, request: GenerationRequest) -> AsyncIterator[GenerationDelta]:
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
         """The upstream server's own stream; closing it closes the upstream connection."""
         client = self._require_client()
         kwargs = self._create_kwargs(request)

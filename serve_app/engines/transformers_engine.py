@@ -13,7 +13,7 @@ import gc
 import logging
 import threading
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from serve_app.engines.base import (
+    DeltaStream,
     Engine,
     GenerationDelta,
     GenerationRequest,
@@ -280,7 +281,7 @@ class TransformersEngine(Engine):
             raise GenerationFailed(f"generation failed ({type(exc).__name__})") from exc
 
     # -- streaming -------------------------------------------------------------------
-    async def generate_stream(self, request: GenerationRequest) -> AsyncIterator[GenerationDelta]:
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
         """Token by token from the generating thread; closing the stream stops it."""
         await self.check_health()
         if not self._profile.multimodal:

@@ -12,13 +12,13 @@ import contextlib
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from serve_app.engines.base import (
+    DeltaStream,
     Engine,
     GenerationDelta,
     GenerationRequest,
@@ -195,7 +195,7 @@ class VLLMEngine(Engine):
             finish_reason=completion.finish_reason or "stop",
         )
 
-    async def generate_stream(self, request: GenerationRequest) -> AsyncIterator[GenerationDelta]:
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
         """vLLM's own delta outputs; closing the stream aborts the request in the engine."""
         engine = self._engine
         if engine is None:
