@@ -55,6 +55,8 @@ class SamplingParams:
     seed: int | None = 0
     #: Strings that end the answer (not included in it).
     stop: tuple[str, ...] = ()
+    #: OpenAI's ``response_format`` as JSON, for engines that constrain output to it.
+    response_format: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

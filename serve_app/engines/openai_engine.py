@@ -10,6 +10,7 @@ rate, read by servers that take the rate from processor arguments).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -168,6 +169,8 @@ class OpenAIEngine(Engine):
             kwargs["seed"] = sampling.seed
         if sampling.stop:
             kwargs["stop"] = list(sampling.stop)
+        if sampling.response_format is not None:
+            kwargs["response_format"] = json.loads(sampling.response_format)
         extra_body = build_extra_body(request)
         if extra_body is not None:
             kwargs["extra_body"] = extra_body

@@ -42,6 +42,7 @@ class ChatMedia:
         spec: how to sample a video file.
         info: the ingress's probe of ``source`` (files only).
         frames_fps: the rate at which a video's ``frames`` were taken.
+        max_pixels: the client's per-image / per-frame pixel cap.
     """
 
     kind: MediaKind
@@ -49,6 +50,8 @@ class ChatMedia:
     spec: SamplingSpec | None = None
     info: MediaInfo | None = None
     frames_fps: float = 2.0
+    #: The client's per-frame pixel cap (only ever lowers the model's budget).
+    max_pixels: int | None = None
 
 
 @dataclass(frozen=True)

@@ -55,10 +55,22 @@ def capped_sampling(sampling: SamplingParams, profile: ModelProfile) -> Sampling
 
 def extract_chat_media(item: ChatMedia, profile: ModelProfile, limits: MediaLimits) -> FrameBatch:
     """Stage 1 of a chat: one image or video (file or frame list) into model-ready frames."""
+    budget = profile.pixels
+    if item.max_pixels is not None:
+        budget = budget.model_copy(
+            update={
+                "image_max_pixels": max(
+                    budget.image_min_pixels, min(budget.image_max_pixels, item.max_pixels)
+                ),
+                "video_max_pixels": max(
+                    budget.video_min_pixels, min(budget.video_max_pixels, item.max_pixels)
+                ),
+            }
+        )
     if isinstance(item.source, tuple):
-        return frames_to_video(item.source, item.frames_fps, profile.pixels, limits)
+        return frames_to_video(item.source, item.frames_fps, budget, limits)
     spec = spec_for_model(item.spec, profile) if item.spec is not None else None
-    return extract_frames(item.source, spec, profile.pixels, limits, known=item.info)
+    return extract_frames(item.source, spec, budget, limits, known=item.info)
 
 
 def chat_request(
