@@ -73,10 +73,17 @@ def domain_error(exc: errors.ServeAppError) -> JSONResponse:
 
 def validation_error(exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "header")]
-    param = ".".join(loc) or None
+    param = _json_path([p for p in first.get("loc", ()) if p not in ("body", "query", "header")])
     message = f"{param}: {first.get('msg', 'invalid')}" if param else first.get("msg", "invalid")
     return openai_error(400, message, param=param)
+
+
+def _json_path(loc: list[str | int]) -> str | None:
+    """``["messages", 0, "content"]`` → ``messages[0].content``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or None
 
 
 class OpenAIRoute(APIRoute):
