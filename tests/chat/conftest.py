@@ -61,7 +61,9 @@ def media(tmp_path_factory) -> dict[str, str]:
     return {
         "jpeg": data_url(make_image(root / "a.jpg", "jpeg", 96, 64), "image/jpeg"),
         "png": data_url(make_image(root / "b.png", "png", 64, 64), "image/png"),
-        "video": data_url(make_video(root / "c.mp4", frames=60, width=160, height=120), "video/mp4"),
+        "video": data_url(
+            make_video(root / "c.mp4", frames=60, width=160, height=120), "video/mp4"
+        ),
     }
 
 

@@ -7,6 +7,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from serve_app.http.web.api_reference import build_reference
 from tests.chat.conftest import ChatApp
 from tests.support.uploads import reservations
 
@@ -26,7 +27,10 @@ def sync_client(chat_app: ChatApp, token: str | None = None) -> openai.OpenAI:
 def image_message(url: str, text: str = "What is this?") -> dict:
     return {
         "role": "user",
-        "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": text}],
+        "content": [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": text},
+        ],
     }
 
 
@@ -124,14 +128,20 @@ def test_streaming_ends_with_usage_and_done(chat_app: ChatApp, media) -> None:
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish in (["length"], ["stop"])
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens <= 6
     whole = client.chat.completions.create(
         model=MODEL, messages=[image_message(media["jpeg"])], max_tokens=6, temperature=0
     )
     streamed = client.chat.completions.create(
-        model=MODEL, messages=[image_message(media["jpeg"])], max_tokens=6, temperature=0, stream=True
+        model=MODEL,
+        messages=[image_message(media["jpeg"])],
+        max_tokens=6,
+        temperature=0,
+        stream=True,
     )
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == (
         whole.choices[0].message.content
@@ -227,7 +237,9 @@ def test_credits_are_charged_and_refused(chat_app: ChatApp, media) -> None:
         model=MODEL, messages=[image_message(media["jpeg"])], max_tokens=3
     )
     assert first.model_extra["billing"] == {"credits_charged": 10, "credits_remaining": 15}
-    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}], max_tokens=3)
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "x"}], max_tokens=3
+    )
     with pytest.raises(openai.APIStatusError) as broke:
         client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "x"}], max_tokens=3
@@ -247,3 +259,15 @@ def test_idempotency_key_replays_without_charging(chat_app: ChatApp, media) -> N
     assert reservations(chat_app.accounts, chat_app.user_id) == 1
     with pytest.raises(openai.UnprocessableEntityError):  # same key, another request
         client.chat.completions.create(**kwargs, extra_headers=headers, stream=True)
+
+
+def test_api_reference_shows_v1_with_the_sdk_and_curl(chat_app: ChatApp) -> None:
+    sections = build_reference(chat_app.app.openapi(), "http://host:8000")
+    [openai_section] = [s for s in sections if s.title == "Openai"]
+    endpoints = {e.path: e for e in openai_section.endpoints}
+    chat = endpoints["/v1/chat/completions"]
+    assert chat.python is not None and 'OpenAI(base_url="http://host:8000/v1"' in chat.python
+    assert "stream=True" in chat.python and "media_io_kwargs" in chat.python
+    assert chat.curl.startswith('curl -H "Authorization: Bearer $TOKEN"')
+    assert "image_url" in chat.curl and "$MODEL" in chat.curl
+    assert endpoints["/v1/models"].python is not None
