@@ -1,6 +1,7 @@
-"""The analysis use case and the ``Pipeline`` protocol the HTTP layer talks to.
+"""The describe stage: media -> frames -> a vision-language model.
 
-In production a pipeline is backed by Ray Serve deployment handles
-(``serve_app.deployments.serve_pipeline``); in tests and in-process use by
-:class:`~serve_app.pipeline.describe.DescribePipeline`.
+:class:`~serve_app.pipeline.describe.DescribePipeline` is the one orchestrator, over a
+:class:`~serve_app.pipeline.backends.VisionBackend` per model: in process
+(:class:`~serve_app.pipeline.backends.InProcessVision`) or Ray Serve handles
+(``serve_app.deployments.handles.HandleVision``).
 """
