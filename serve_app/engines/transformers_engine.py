@@ -230,7 +230,7 @@ class TransformersEngine(Engine):
         output = self._call_generate(inputs, kwargs, cancel)
         new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
         return [
-            self._result(tokens, int(n), sampling)
+            self._result(tokens, int(n), sampling.max_tokens, sampling.stop)
             for tokens, n in zip(new_tokens, prompt_lengths, strict=True)
         ]
 
@@ -377,18 +377,18 @@ class TransformersEngine(Engine):
             return self._processor(**kwargs)
 
     def _result(
-        self, tokens: list[int], prompt_tokens: int, sampling: SamplingParams
+        self, tokens: list[int], prompt_tokens: int, max_tokens: int, stop: tuple[str, ...] = ()
     ) -> GenerationResult:
         """Count tokens up to and including the first end-of-sequence token."""
         end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         if end is None:
-            generated = tokens[: sampling.max_tokens]
+            generated = tokens[:max_tokens]
             finish_reason = "length"
         else:
             generated = tokens[: end + 1]
             finish_reason = "stop"
         text = self._tokenizer.decode(generated, skip_special_tokens=True)
-        text, stopped = cut_at_stop(text, sampling.stop)
+        text, stopped = cut_at_stop(text, stop)
         return GenerationResult(
             text=text.strip(),
             input_tokens=prompt_tokens,
