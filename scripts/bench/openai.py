@@ -87,7 +87,7 @@ def vllm_server(python: Path, model_dir: str, cores: int) -> Iterator[tuple[str,
         str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
         "--served-model-name", MODEL, "--host", "127.0.0.1", "--port", str(port),
         "--enforce-eager", "--max-model-len", "4096", "--max-num-seqs", "8",
-        "--limit-mm-per-prompt", '{"image": 8, "video": 1}',
+        "--limit-mm-per-prompt", '{"image": 8, "video": 1}', "--trust-request-mm-kwargs",
     ]  # fmt: skip
     log = open(Path(model_dir).parent / "vllm-server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
