@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import psutil
 
+from scripts.bench import common
 from scripts.bench.common import Measurement, Row, ratio, run_load
 from scripts.bench.cpu import CpuSampler
 from scripts.bench.env import BenchEnv, Cluster, admin_token, app_settings, free_port
@@ -156,6 +157,11 @@ async def _measure(
         await client.close()
 
 
+def _calls(concurrency: int) -> int:
+    """Requests sent in one measurement window: warm-up, then every repeat."""
+    return 2 * min(concurrency, 4) + common.REPEAT * REQUESTS[concurrency]
+
+
 def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row], str]:
     from ray import serve
 
@@ -192,7 +198,7 @@ def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row]
                         baseline = m.rps
                         rows.append(Row(f"/v1 {kind}", "vLLM api_server (CPU build)", m, "1.00x"))
                         for name, value in after.items():
-                            per = (value - before.get(name, 0.0)) * 1000 / max(1, m.ok * 4)
+                            per = (value - before.get(name, 0.0)) * 1000 / _calls(conc)
                             cpu_lines.append(f"| vLLM | {kind} | {conc} | {name} | {per:.1f} |")
                     sampler = CpuSampler(cluster.ray_tmp)
                     sampler.start()
@@ -201,8 +207,7 @@ def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row]
                     note = ratio(m.rps, baseline) if baseline else ""
                     rows.append(Row(f"/v1 {kind}", "serve_app Ray Serve graph", m, note))
                     for name, value in sorted(sampler.used_s.items(), key=lambda x: -x[1]):
-                        # best-of-REPEAT runs plus warm-up all ran inside the window
-                        per = value * 1000 / max(1, m.ok * 4)
+                        per = value * 1000 / _calls(conc)
                         if per >= 0.1:
                             cpu_lines.append(
                                 f"| serve_app | {kind} | {conc} | {name} | {per:.1f} |"
@@ -219,7 +224,7 @@ def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row]
         + "Same tiny model, same bodies (`max_tokens` 16, temperature 0, video "
         "`media_io_kwargs` 8 frames at 2 fps; 3 short 320x240 clips of 2-2.5 s, one "
         "320x240 JPEG). CPU per request: process CPU seconds over the measurement "
-        "window divided by (requests x 4), warm-up and repeats included approximately.\n\n"
+        "window divided by every request sent in it (warm-up and repeats included).\n\n"
     )
     print("\n".join(cpu_lines), file=sys.stderr)
     return rows, intro + "\n".join(cpu_lines)
