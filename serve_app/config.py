@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings, AdmissionSettings
 from serve_app.analysis.settings import AnalysisSettings
+from serve_app.chat.service import ChatConfig
+from serve_app.chat.settings import ChatSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
 from serve_app.story.settings import StoryConfig, StorySettings
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     #: Batch video jobs: signed URLs, blob store, leases, prices (``SERVE_APP_JOBS__*``).
     jobs: JobSettings = Field(default_factory=JobSettings)
+    #: ``/v1/chat/completions``: price, message/media caps, URL fetching
+    #: (``SERVE_APP_CHAT__*``).
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
     #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
     allowed_media_roots: list[Path] = Field(default_factory=list)
@@ -95,6 +100,16 @@ class Settings(BaseSettings):
             spool_dir=self.spool_dir,
             allowed_media_roots=tuple(self.allowed_media_roots),
             media=self.media,
+        )
+
+    @property
+    def chat_config(self) -> ChatConfig:
+        """The ``/v1`` chat use case's slice."""
+        return ChatConfig(
+            chat=self.chat,
+            media=self.media,
+            inline_media_bytes=self.inline_media_bytes,
+            spool_dir=self.spool_dir,
         )
 
     @property

@@ -94,3 +94,11 @@ class RateLimited(ServeAppError):
     def __init__(self, detail: str, retry_after_s: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class ParameterError(InvalidRequest):
+    """A request parameter is invalid or unsupported; ``param`` names it (HTTP 400)."""
+
+    def __init__(self, detail: str, param: str | None = None) -> None:
+        super().__init__(detail)
+        self.param = param

@@ -1,7 +1,7 @@
 """Run the benchmarks, print a table, write BENCHMARKS.md.
 
 Usage (from the repository root):
-    .venv/bin/python -m scripts.bench [--cases overhead batching scaling memory]
+    .venv/bin/python -m scripts.bench [--cases overhead batching scaling memory openai]
         [--out BENCHMARKS.md] [--malloc-tuning]
 
 Starts one local Ray cluster (2 CPUs unless --num-cpus, GPUs as detected, its own
@@ -31,7 +31,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one torch thread per process, a
 from scripts.bench import common
 from scripts.bench.common import Row, markdown_rows, text_table
 
-CASES = ("overhead", "batching", "scaling", "memory")
+CASES = ("overhead", "batching", "scaling", "memory", "openai")
+#: Cases run only when named (they need more than this venv).
+DEFAULT_CASES = ("overhead", "batching", "scaling", "memory")
 
 
 def machine() -> str:
@@ -71,6 +73,7 @@ def run_cases(
 ) -> tuple[list[Row], list[str]]:
     """Rows of every case, and extra markdown sections some cases add."""
     from scripts.bench import batching, memory, overhead, scaling
+    from scripts.bench import openai as openai_case
     from scripts.bench.env import bench_env, ray_cluster
     from scripts.bench.procmem import MALLOC_TUNING
 
@@ -93,6 +96,8 @@ def run_cases(
                 new, extra = batching.run(env, time_limit_s)
             elif case == "memory":
                 new, extra = memory.run(env, cluster, time_limit_s, malloc_tuning)
+            elif case == "openai":
+                new, extra = openai_case.run(env, cluster, time_limit_s)
             else:
                 new, extra = scaling.run(env, time_limit_s)
             rows += new
@@ -149,7 +154,7 @@ def document(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(DEFAULT_CASES))
     parser.add_argument("--out", type=Path, help="write the full markdown report here")
     parser.add_argument(
         "--time-limit", type=float, default=180, help="seconds per measurement (cap)"

@@ -13,8 +13,8 @@ from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
 from serve_app.observability import metrics
 from serve_app.observability.logging import bind_request_id, configure_logging
-from serve_app.pipeline.protocol import MediaRef
-from serve_app.pipeline.steps import extract
+from serve_app.pipeline.protocol import ChatMedia, MediaRef
+from serve_app.pipeline.steps import extract, extract_chat_media
 
 logger = logging.getLogger(__name__)
 DEPLOYMENT = "FrameExtractor"
@@ -50,4 +50,16 @@ class FrameExtractor:
                 batch.width,
                 batch.height,
             )
+        return batch
+
+    async def extract_chat_media(
+        self, item: ChatMedia, profile: ModelProfile, request_id: str = ""
+    ) -> FrameBatch:
+        """One image or video of a chat request (a file or a list of frames)."""
+        with (
+            bind_request_id(current_request_id(request_id)),
+            metrics.track_in_flight(DEPLOYMENT),
+        ):
+            batch = await asyncio.to_thread(extract_chat_media, item, profile, self._limits)
+            metrics.record_frames_decoded(batch.kind.value, batch.num_frames)
         return batch

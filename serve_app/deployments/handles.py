@@ -13,18 +13,19 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
 from serve_app.frame_models.resolved import DetectorModel
 from serve_app.frame_models.results import FrameResult
-from serve_app.pipeline.protocol import DescribeJob
+from serve_app.pipeline.protocol import ChatAnswer, ChatEvent, ChatJob, ChatStream, DescribeJob
 
 READINESS_TIMEOUT_S = 3.0
 
@@ -106,6 +107,49 @@ class HandleVision(HandleModel):
         except Exception as exc:
             raise domain_error(exc) from None
         return result
+
+    async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
+        """Each medium on a FrameExtractor replica; the frames go to the model by reference."""
+        try:
+            with (
+                self._dispatched.track(self._frames.deployment_name),
+                self._dispatched.track(self._model.deployment_name),
+            ):
+                answer: ChatAnswer = await self._model.chat.remote(
+                    job.without_media(), *self._extract_chat_media(job, profile)
+                )
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return answer
+
+    async def chat_stream(self, job: ChatJob, profile: ModelProfile) -> ChatStream:
+        """The model's streaming handle; closing this iterator cancels the Serve call.
+
+        Serve turns the cancel into a ``CancelledError`` inside the model replica's
+        generator, which closes the engine's stream and aborts the generation.
+        """
+        frames = self._extract_chat_media(job, profile)
+        stream: DeploymentResponseGenerator[ChatEvent] = self._model.options(
+            stream=True
+        ).chat_stream.remote(job.without_media(), *frames)  # type: ignore[assignment]
+        finished = False
+        try:
+            with self._dispatched.track(self._model.deployment_name):
+                async for event in stream:
+                    yield event
+            finished = True
+        except Exception as exc:
+            raise domain_error(exc) from None
+        finally:
+            if not finished:
+                stream.cancel()
+
+    def _extract_chat_media(self, job: ChatJob, profile: ModelProfile) -> list[Any]:
+        """One extractor call per medium, in parallel (their responses, not awaited)."""
+        return [
+            self._frames.extract_chat_media.remote(item, profile, job.request_id)
+            for item in job.media
+        ]
 
 
 def domain_error(exc: BaseException) -> BaseException:

@@ -9,13 +9,14 @@ from ray import serve
 
 from serve_app.deployments.engine_host import EngineHost
 from serve_app.deployments.request_context import current_request_id
-from serve_app.engines.base import GenerationRequest, GenerationResult
+from serve_app.engines.base import GenerationDelta, GenerationRequest, GenerationResult
 from serve_app.media.frames import FrameBatch
 from serve_app.media.resize import estimate_visual_tokens
 from serve_app.observability import metrics
 from serve_app.observability.logging import bind_request_id, configure_logging
-from serve_app.pipeline.protocol import DescribeJob
-from serve_app.pipeline.steps import generation_request
+from serve_app.pipeline.backends import videos_of
+from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatStream, DescribeJob
+from serve_app.pipeline.steps import chat_request, generation_request
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,42 @@ class VisionLanguageModel(EngineHost):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """A ready request (e.g. a job's frame caption: one image, already resized)."""
         return await self._observed(request, *_visual_tokens(request))
+
+    async def chat(self, job: ChatJob, *batches: FrameBatch) -> ChatAnswer:
+        """Answer a conversation over frames from ``FrameExtractor`` (by reference)."""
+        request = chat_request(job, batches, self._profile)
+        result = await self._observed(request, *_visual_tokens(request))
+        return ChatAnswer(result, videos_of(batches))
+
+    async def chat_stream(self, job: ChatJob, *batches: FrameBatch) -> ChatStream:
+        """:meth:`chat` as a stream (call with ``handle.options(stream=True)``).
+
+        Yields the sampled videos, then text deltas. When the caller goes away Serve
+        cancels this generator, and closing the engine's stream aborts the generation.
+        """
+        request = chat_request(job, batches, self._profile)
+        for video in videos_of(batches):
+            yield video
+        model = self._profile.name
+        with bind_request_id(current_request_id(request.request_id)):
+            stream = self._engine.generate_stream(request)
+            last: GenerationDelta | None = None
+            try:
+                async for delta in stream:
+                    last = delta
+                    yield delta
+            finally:
+                await stream.aclose()
+            if last is not None:
+                logger.info(
+                    "streamed",
+                    extra={
+                        "model": model,
+                        "input_tokens": last.input_tokens,
+                        "output_tokens": last.output_tokens,
+                        "finish_reason": last.finish_reason,
+                    },
+                )
 
     async def _observed(
         self, request: GenerationRequest, visual_tokens: int, kind: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve_app.engines.base import GenerationRequest
+from serve_app.engines.base import ChatTurn, GenerationRequest, MediaSlot
 from serve_app.errors import InvalidRequest
 from serve_app.media.frames import FrameBatch
 
@@ -39,6 +39,8 @@ def build_messages(request: GenerationRequest) -> list[Message]:
     the pixels go to the processor separately, in the same order. A text-only request
     gets a plain string turn, which text-only chat templates also accept.
     """
+    if request.conversation:
+        return [render_turn(turn) for turn in request.conversation]
     messages: list[Message] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
@@ -51,6 +53,17 @@ def build_messages(request: GenerationRequest) -> list[Message]:
     content.append({"type": "text", "text": request.prompt})
     messages.append({"role": "user", "content": content})
     return messages
+
+
+def render_turn(turn: ChatTurn) -> Message:
+    """One conversation turn: a plain string when it holds only text, else parts."""
+    if not any(isinstance(p, MediaSlot) for p in turn.parts):
+        return {"role": turn.role, "content": turn.text}
+    content: list[dict[str, Any]] = [
+        {"type": p.value} if isinstance(p, MediaSlot) else {"type": "text", "text": p}
+        for p in turn.parts
+    ]
+    return {"role": turn.role, "content": content}
 
 
 def video_metadata(batch: FrameBatch) -> dict[str, Any]:

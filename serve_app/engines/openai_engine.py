@@ -14,13 +14,21 @@ the metadata fixes the timing, and they need the same flag.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
 
 import openai
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
+from serve_app.engines.base import (
+    DeltaStream,
+    Engine,
+    GenerationDelta,
+    GenerationRequest,
+    GenerationResult,
+    MediaSlot,
+)
 from serve_app.engines.chat import require_text_only, video_metadata
 from serve_app.engines.jpeg import image_data_url, video_data_url
 from serve_app.engines.profile import ModelProfile
@@ -36,6 +44,8 @@ _UNTRUSTED_KWARGS_HINT = "--trust-request-mm-kwargs"
 
 def build_openai_messages(request: GenerationRequest, jpeg_quality: int) -> list[dict[str, Any]]:
     """Chat messages with media as data URLs (system turn first when given)."""
+    if request.conversation:
+        return conversation_messages(request, jpeg_quality)
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
@@ -51,6 +61,28 @@ def build_openai_messages(request: GenerationRequest, jpeg_quality: int) -> list
         content.append({"type": "video_url", "video_url": {"url": url}})
     content.append({"type": "text", "text": request.prompt})
     messages.append({"role": "user", "content": content})
+    return messages
+
+
+def conversation_messages(request: GenerationRequest, jpeg_quality: int) -> list[dict[str, Any]]:
+    """A request's conversation with its media slots filled by data URLs, in order."""
+    images = iter(request.images)
+    messages: list[dict[str, Any]] = []
+    for turn in request.conversation:
+        if not any(isinstance(p, MediaSlot) for p in turn.parts):
+            messages.append({"role": turn.role, "content": turn.text})
+            continue
+        content: list[dict[str, Any]] = []
+        for part in turn.parts:
+            if part is MediaSlot.IMAGE:
+                url = image_data_url(next(images), jpeg_quality)
+                content.append({"type": "image_url", "image_url": {"url": url}})
+            elif part is MediaSlot.VIDEO and request.video is not None:
+                url = video_data_url(request.video.frames, jpeg_quality)
+                content.append({"type": "video_url", "video_url": {"url": url}})
+            elif isinstance(part, str):
+                content.append({"type": "text", "text": part})
+        messages.append({"role": turn.role, "content": content})
     return messages
 
 
@@ -132,8 +164,7 @@ class OpenAIEngine(Engine):
             raise BackendUnavailable(f"model {self._profile.name!r} is not started")
         return self._client
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        client = self._require_client()
+    def _create_kwargs(self, request: GenerationRequest) -> dict[str, Any]:
         if not self._profile.multimodal:
             require_text_only(request, self._profile.name)
         sampling = request.sampling
@@ -146,9 +177,46 @@ class OpenAIEngine(Engine):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        if sampling.stop:
+            kwargs["stop"] = list(sampling.stop)
+        if sampling.response_format is not None:
+            kwargs["response_format"] = json.loads(sampling.response_format)
         extra_body = build_extra_body(request)
         if extra_body is not None:
             kwargs["extra_body"] = extra_body
+        return kwargs
+
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
+        """The upstream server's own stream; closing it closes the upstream connection."""
+        client = self._require_client()
+        kwargs = self._create_kwargs(request)
+        finish: str | None = None
+        usage: Any = None
+        try:
+            stream = await client.chat.completions.create(
+                **kwargs, stream=True, stream_options={"include_usage": True}
+            )
+            async with stream:
+                async for chunk in stream:
+                    usage = chunk.usage or usage
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish = choice.finish_reason or finish
+                    if choice.delta.content:
+                        yield GenerationDelta(text=choice.delta.content)
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, self._profile.name) from exc
+        yield GenerationDelta(
+            text="",
+            finish_reason=finish or "stop",
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        client = self._require_client()
+        kwargs = self._create_kwargs(request)
         try:
             response = await client.chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:

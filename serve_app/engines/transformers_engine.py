@@ -18,8 +18,17 @@ from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from serve_app.engines.base import (
+    DeltaStream,
+    Engine,
+    GenerationDelta,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    cut_at_stop,
+)
 from serve_app.engines.chat import build_messages, require_text_only, video_metadata
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ServeAppError
@@ -217,11 +226,23 @@ class TransformersEngine(Engine):
     def _generate_group(
         self, requests: list[GenerationRequest], sampling: SamplingParams, cancel: threading.Event
     ) -> list[GenerationResult]:
+        inputs, prompt_lengths, kwargs = self._prepare(requests, sampling)
+        output = self._call_generate(inputs, kwargs, cancel)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        return [
+            self._result(tokens, int(n), sampling.max_tokens, sampling.stop)
+            for tokens, n in zip(new_tokens, prompt_lengths, strict=True)
+        ]
+
+    def _prepare(
+        self, requests: list[GenerationRequest], sampling: SamplingParams
+    ) -> tuple[Any, list[int], dict[str, Any]]:
+        """Encoded inputs, each prompt's length and ``generate``'s keyword arguments."""
         try:
             inputs = self._encode(requests).to(self._device)
         except ValueError as exc:
             raise InvalidRequest(f"the model's processor rejected the input: {exc}") from exc
-        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        prompt_lengths = [int(n) for n in inputs["attention_mask"].sum(dim=1).tolist()]
         longest = max(prompt_lengths)
         if longest >= self._profile.max_model_len:
             raise InvalidRequest(
@@ -234,13 +255,19 @@ class TransformersEngine(Engine):
         )
         if sampling.temperature > 0 and sampling.seed is not None:
             torch.manual_seed(sampling.seed)
+        return inputs, prompt_lengths, kwargs
+
+    def _call_generate(
+        self, inputs: Any, kwargs: dict[str, Any], cancel: threading.Event, streamer: Any = None
+    ) -> Any:
         try:
             with torch.inference_mode():
-                output = self._model.generate(
+                return self._model.generate(
                     **inputs,
                     **kwargs,
                     pad_token_id=self._tokenizer.pad_token_id,
                     stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                    streamer=streamer,
                 )
         except _OOM_ERRORS as exc:
             if self._device == "cuda":
@@ -252,11 +279,60 @@ class TransformersEngine(Engine):
                 raise BackendUnavailable("the GPU reported an error", retry_after_s=30) from exc
             logger.exception("generation failed")
             raise GenerationFailed(f"generation failed ({type(exc).__name__})") from exc
-        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-        return [
-            self._result(tokens, int(n), sampling.max_tokens)
-            for tokens, n in zip(new_tokens, prompt_lengths, strict=True)
-        ]
+
+    # -- streaming -------------------------------------------------------------------
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
+        """Token by token from the generating thread; closing the stream stops it."""
+        await self.check_health()
+        if not self._profile.multimodal:
+            require_text_only(request, self._profile.name)
+        queue: asyncio.Queue[list[int] | None] = asyncio.Queue()
+        streamer = _TokenQueue(asyncio.get_running_loop(), queue)
+        cancel = threading.Event()
+        worker = asyncio.ensure_future(
+            asyncio.to_thread(self._stream_sync, request, streamer, cancel)
+        )
+        decoder = _IncrementalText(self._tokenizer, self._eos_ids, request.sampling)
+        try:
+            while (ids := await queue.get()) is not None:
+                piece = decoder.add(ids)
+                if piece:
+                    yield GenerationDelta(text=piece)
+                if decoder.finish_reason is not None:
+                    cancel.set()
+                    break
+            prompt_tokens = await worker
+        except ServeAppError:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("streamed generation failed")
+            raise GenerationFailed(f"generation failed ({type(exc).__name__})") from exc
+        finally:
+            cancel.set()  # the worker thread stops at its next decoding step
+        yield GenerationDelta(
+            text=decoder.flush(),
+            finish_reason=decoder.finish_reason or "length",
+            input_tokens=prompt_tokens,
+            output_tokens=decoder.output_tokens,
+        )
+
+    def _stream_sync(
+        self, request: GenerationRequest, streamer: _TokenQueue, cancel: threading.Event
+    ) -> int:
+        """Generate for one request, handing tokens to ``streamer``; the prompt's length."""
+        try:
+            with self._lock:
+                if self._model is None:
+                    raise BackendUnavailable(f"model {self._profile.name!r} is not loaded")
+                apply_torch_threads(self._profile.torch_threads)
+                inputs, [prompt_tokens], kwargs = self._prepare([request], request.sampling)
+                if not cancel.is_set():
+                    self._call_generate(inputs, kwargs, cancel, streamer)
+                return prompt_tokens
+        finally:
+            streamer.end()
 
     def _encode(self, requests: list[GenerationRequest]) -> Any:
         texts = [
@@ -300,7 +376,9 @@ class TransformersEngine(Engine):
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             return self._processor(**kwargs)
 
-    def _result(self, tokens: list[int], prompt_tokens: int, max_tokens: int) -> GenerationResult:
+    def _result(
+        self, tokens: list[int], prompt_tokens: int, max_tokens: int, stop: tuple[str, ...] = ()
+    ) -> GenerationResult:
         """Count tokens up to and including the first end-of-sequence token."""
         end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         if end is None:
@@ -310,9 +388,90 @@ class TransformersEngine(Engine):
             generated = tokens[: end + 1]
             finish_reason = "stop"
         text = self._tokenizer.decode(generated, skip_special_tokens=True)
+        text, stopped = cut_at_stop(text, stop)
         return GenerationResult(
             text=text.strip(),
             input_tokens=prompt_tokens,
             output_tokens=len(generated),
-            finish_reason=finish_reason,
+            finish_reason="stop" if stopped else finish_reason,
         )
+
+
+class _TokenQueue(BaseStreamer):
+    """Hands each new token id from the generating thread to the event loop."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[list[int] | None]
+    ) -> None:
+        self._loop = loop
+        self._queue = queue
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first puts the prompt itself
+            self._prompt_seen = True
+            return
+        ids = [int(i) for i in value.reshape(-1).tolist()]
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, ids)
+
+    def end(self) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+
+class _IncrementalText:
+    """Decodes a growing token list into text pieces, honouring EOS and stop strings."""
+
+    def __init__(self, tokenizer: Any, eos_ids: set[int], sampling: SamplingParams) -> None:
+        self._tokenizer = tokenizer
+        self._eos = eos_ids
+        self._sampling = sampling
+        self._ids: list[int] = []
+        self._sent = ""
+        self._text = ""
+        self.finish_reason: str | None = None
+
+    @property
+    def output_tokens(self) -> int:
+        return len(self._ids)
+
+    def add(self, ids: list[int]) -> str:
+        """The text that became final with ``ids`` (may be empty)."""
+        for token in ids:
+            if self.finish_reason is not None:
+                break
+            self._ids.append(token)
+            if token in self._eos:
+                self.finish_reason = "stop"
+            elif len(self._ids) >= self._sampling.max_tokens:
+                self.finish_reason = "length"
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True).lstrip()
+        text, stopped = cut_at_stop(text, self._sampling.stop)
+        if stopped:
+            self.finish_reason = "stop"
+        self._text = text
+        if self.finish_reason is None:
+            # Hold back an incomplete UTF-8 sequence and what may begin a stop string.
+            text = text.rstrip("\ufffd")
+            text = text[: len(text) - _held_back(text, self._sampling.stop)]
+        return self._take(text.rstrip() if self.finish_reason else text)
+
+    def flush(self) -> str:
+        """What is left once generation has ended."""
+        return self._take(self._text.rstrip())
+
+    def _take(self, text: str) -> str:
+        if len(text) <= len(self._sent) or not text.startswith(self._sent):
+            return ""
+        piece, self._sent = text[len(self._sent) :], text
+        return piece
+
+
+def _held_back(text: str, stop: tuple[str, ...]) -> int:
+    """How many trailing characters of ``text`` could still grow into a stop string."""
+    longest = 0
+    for s in stop:
+        for n in range(min(len(s) - 1, len(text)), 0, -1):
+            if s.startswith(text[-n:]):
+                longest = max(longest, n)
+                break
+    return longest

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from serve_app.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from serve_app.engines.base import (
+    DeltaStream,
+    Engine,
+    GenerationDelta,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+)
 from serve_app.engines.chat import build_messages, require_text_only, video_metadata
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
@@ -60,6 +67,8 @@ def build_sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
         kwargs["top_k"] = 0  # only temperature and top_p decide, not the model's default
     if sampling.seed is not None:
         kwargs["seed"] = sampling.seed
+    if sampling.stop:
+        kwargs["stop"] = list(sampling.stop)
     return kwargs
 
 
@@ -152,6 +161,7 @@ class VLLMEngine(Engine):
         self._processor: Any = None
         self._sampling_cls: Any = None
         self._final_only: Any = None
+        self._delta: Any = None
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -180,6 +190,7 @@ class VLLMEngine(Engine):
                 ) from exc
             self._sampling_cls = VllmSamplingParams
             self._final_only = RequestOutputKind.FINAL_ONLY
+            self._delta = RequestOutputKind.DELTA
 
     def _load_processor(self) -> Any:
         from transformers import AutoProcessor, AutoTokenizer
@@ -225,6 +236,45 @@ class VLLMEngine(Engine):
             input_tokens=len(final.prompt_token_ids or ()),
             output_tokens=len(completion.token_ids),
             finish_reason=completion.finish_reason or "stop",
+        )
+
+    async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
+        """vLLM's own delta outputs; closing the stream aborts the request in the engine."""
+        engine = self._engine
+        if engine is None:
+            raise BackendUnavailable(f"model {self._profile.name!r} is not started")
+        if not self._profile.multimodal:
+            require_text_only(request, self._profile.name)
+        request_id = f"{request.request_id or 'req'}-{uuid.uuid4().hex[:12]}"
+        prompt_tokens = output_tokens = 0
+        finish: str | None = None
+        done = False
+        try:
+            prompt = build_vllm_prompt(request, self._processor)
+            params = self._sampling_cls(
+                **build_sampling_kwargs(request.sampling), output_kind=self._delta
+            )
+            async for output in engine.generate(prompt, params, request_id):
+                prompt_tokens = len(output.prompt_token_ids or ()) or prompt_tokens
+                if not output.outputs:
+                    continue
+                completion = output.outputs[0]
+                output_tokens += len(completion.token_ids)
+                finish = completion.finish_reason or finish
+                if completion.text:
+                    yield GenerationDelta(text=completion.text)
+            done = True
+        except Exception as exc:
+            raise self._map_error(exc) from exc
+        finally:
+            if not done:  # closed early, cancelled or failed: free the engine's slot
+                with contextlib.suppress(Exception):
+                    await engine.abort(request_id)
+        yield GenerationDelta(
+            text="",
+            finish_reason=finish or "stop",
+            input_tokens=prompt_tokens,
+            output_tokens=output_tokens,
         )
 
     def _map_error(self, exc: Exception) -> Exception:

@@ -11,7 +11,7 @@ from serve_app.config import Settings
 from serve_app.http.admission import AdmissionMiddleware
 from serve_app.http.api.accounts import install_accounts
 from serve_app.http.api.jobs import install_jobs, install_workspace
-from serve_app.http.api.routes import analyze, capabilities, health
+from serve_app.http.api.routes import analyze, capabilities, health, openai
 from serve_app.http.api.routes import story as story_routes
 from serve_app.http.context import AppContext
 from serve_app.http.errors import install_error_handlers
@@ -58,6 +58,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(analyze.router)
     app.include_router(capabilities.router)
+    app.include_router(openai.router)
     if story is not None:
         app.include_router(story_routes.router)
     if jobs is not None:

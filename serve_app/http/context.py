@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from serve_app.chat.service import ChatCompletions
 from serve_app.config import Settings
+from serve_app.http.auth import get_accounts
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
 from serve_app.story.pipeline import StoryPipeline
@@ -65,3 +67,15 @@ async def get_chunk_store(request: Request) -> ChunkStore:
         store = ChunkStore(settings.uploads_dir, settings.uploads, settings.media)
         request.app.state.chunk_store = store
     return store
+
+
+def get_chat(request: Request) -> ChatCompletions:
+    """The ``/v1`` use case, made on first use over the app's pipeline and accounts."""
+    chat = getattr(request.app.state, "chat", None)
+    if not isinstance(chat, ChatCompletions):
+        context = get_context(request)
+        chat = ChatCompletions(
+            context.pipeline, get_accounts(request), context.settings.chat_config
+        )
+        request.app.state.chat = chat
+    return chat

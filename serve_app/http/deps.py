@@ -12,6 +12,7 @@ from fastapi import Depends, Header
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
+from serve_app.chat.service import ChatCompletions
 from serve_app.http.auth import (
     current_admin,
     current_user,
@@ -21,6 +22,7 @@ from serve_app.http.auth import (
 )
 from serve_app.http.context import (
     AppContext,
+    get_chat,
     get_chunk_store,
     get_context,
     get_jobs,
@@ -41,6 +43,8 @@ Accounts = Annotated[AccountsContext, Depends(get_accounts)]
 Jobs = Annotated[JobsContext, Depends(get_jobs)]
 #: The chunked-upload store, made on first use.
 Chunks = Annotated[ChunkStore, Depends(get_chunk_store)]
+#: The OpenAI-compatible ``/v1`` use case.
+Chat = Annotated[ChatCompletions, Depends(get_chat)]
 #: The caller (Bearer token or login session).
 CurrentUser = Annotated[User, Depends(current_user)]
 #: The caller, who must be an administrator (403 otherwise).

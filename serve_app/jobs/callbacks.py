@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.net.fetch import FetchFailed, SafeHttp
-from serve_app.jobs.net.netguard import UrlRefused
 from serve_app.jobs.store.records import JobRecord
+from serve_app.net.fetch import FetchFailed, SafeHttp
+from serve_app.net.netguard import UrlRefused
 
 logger = logging.getLogger(__name__)
 

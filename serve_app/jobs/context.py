@@ -11,10 +11,10 @@ from serve_app.accounts.sessions import load_or_create_secret
 from serve_app.accounts.settings import AccountSettings
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
-from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.store.job_store import JobStore
 from serve_app.media.limits import MediaLimits
+from serve_app.net.fetch import FetchPolicy, SafeHttp
 from serve_app.storage.blob import BlobStore, LocalBlobStore, S3BlobStore
 from serve_app.storage.db import Database
 from serve_app.storage.signed_urls import UrlSigner, derive_key

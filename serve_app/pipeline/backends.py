@@ -13,9 +13,16 @@ from typing import Protocol
 from serve_app.engines.backend import EngineBackend, ModelBackend
 from serve_app.engines.base import Engine, GenerationResult
 from serve_app.engines.profile import ModelProfile
+from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.limits import MediaLimits
-from serve_app.pipeline.protocol import DescribeJob
-from serve_app.pipeline.steps import extract, generation_request
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatJob,
+    ChatStream,
+    DescribeJob,
+    SampledVideo,
+)
+from serve_app.pipeline.steps import chat_request, extract, extract_chat_media, generation_request
 
 
 class VisionBackend(ModelBackend, Protocol):
@@ -23,6 +30,14 @@ class VisionBackend(ModelBackend, Protocol):
 
     async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
         """Extract frames from ``job.media`` within ``profile``'s budget and describe them."""
+        ...
+
+    async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
+        """Extract each of ``job.media`` (in parallel), then answer the conversation."""
+        ...
+
+    def chat_stream(self, job: ChatJob, profile: ModelProfile) -> ChatStream:
+        """:meth:`chat`, streamed (sampled videos first, then text deltas)."""
         ...
 
 
@@ -38,3 +53,34 @@ class InProcessVision(EngineBackend):
             extract, job.media, job.spec, profile, self._limits, job.media_info
         )
         return await self.engine.generate(generation_request(batch, job, profile))
+
+    async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
+        batches = await self._extract_all(job, profile)
+        result = await self.engine.generate(chat_request(job, batches, profile))
+        return ChatAnswer(result, videos_of(batches))
+
+    async def chat_stream(self, job: ChatJob, profile: ModelProfile) -> ChatStream:
+        batches = await self._extract_all(job, profile)
+        for video in videos_of(batches):
+            yield video
+        stream = self.engine.generate_stream(chat_request(job, batches, profile))
+        try:
+            async for delta in stream:
+                yield delta
+        finally:
+            await stream.aclose()
+
+    async def _extract_all(self, job: ChatJob, profile: ModelProfile) -> list[FrameBatch]:
+        return list(
+            await asyncio.gather(
+                *(
+                    asyncio.to_thread(extract_chat_media, item, profile, self._limits)
+                    for item in job.media
+                )
+            )
+        )
+
+
+def videos_of(batches: list[FrameBatch] | tuple[FrameBatch, ...]) -> tuple[SampledVideo, ...]:
+    """What was sampled from each video among ``batches``."""
+    return tuple(SampledVideo.of(b) for b in batches if b.kind is MediaKind.VIDEO)

@@ -30,6 +30,10 @@ class ModelCatalog(Generic[Backend]):
     def default_model(self) -> str:
         return self._default
 
+    def profile(self, name: str) -> ModelProfile:
+        """The profile of model ``name``, or :class:`UnknownModel`."""
+        return self.model(name)[0]
+
     def model(self, name: str) -> tuple[ModelProfile, Backend]:
         """The profile and backend serving ``name``, or :class:`UnknownModel`."""
         try:

@@ -10,7 +10,7 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.backends import InProcessVision, VisionBackend
 from serve_app.pipeline.catalog import ModelCatalog
-from serve_app.pipeline.protocol import DescribeJob
+from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatStream, DescribeJob
 
 
 class DescribePipeline(ModelCatalog[VisionBackend]):
@@ -36,6 +36,19 @@ class DescribePipeline(ModelCatalog[VisionBackend]):
     async def describe(self, job: DescribeJob) -> GenerationResult:
         profile, backend = self.model(job.model)
         return await backend.describe(job, profile)
+
+    async def chat(self, job: ChatJob) -> ChatAnswer:
+        profile, backend = self.model(job.model)
+        return await backend.chat(job, profile)
+
+    async def chat_stream(self, job: ChatJob) -> ChatStream:
+        profile, backend = self.model(job.model)
+        stream = backend.chat_stream(job, profile)
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            await stream.aclose()
 
     async def readiness(self) -> dict[str, bool]:
         names = list(self.model_names)

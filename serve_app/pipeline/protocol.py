@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from serve_app.engines.base import GenerationResult, SamplingParams
+from serve_app.engines.base import ChatTurn, GenerationDelta, GenerationResult, SamplingParams
+from serve_app.engines.profile import ModelProfile
 from serve_app.media.extract import MediaInfo
+from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.sampling import SamplingSpec
 from serve_app.storage.spool import SpooledFile
 
@@ -30,6 +33,79 @@ class DescribeJob:
     media_info: MediaInfo | None = None
 
 
+@dataclass(frozen=True)
+class ChatMedia:
+    """One image or video of a chat request, not yet decoded.
+
+    Attributes:
+        source: the file (inline or by path), or a video's frames as image files.
+        spec: how to sample a video file.
+        info: the ingress's probe of ``source`` (files only).
+        frames_fps: the rate at which a video's ``frames`` were taken.
+        max_pixels: the client's per-image / per-frame pixel cap.
+    """
+
+    kind: MediaKind
+    source: MediaRef | tuple[bytes, ...]
+    spec: SamplingSpec | None = None
+    info: MediaInfo | None = None
+    frames_fps: float = 2.0
+    #: The client's per-frame pixel cap (only ever lowers the model's budget).
+    max_pixels: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatJob:
+    """A conversation whose media slots take ``media`` in order, for one model."""
+
+    model: str
+    conversation: tuple[ChatTurn, ...]
+    media: tuple[ChatMedia, ...] = ()
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    request_id: str = ""
+
+    def without_media(self) -> ChatJob:
+        """The job as the model replica needs it: it gets frames, not files."""
+        return ChatJob(self.model, self.conversation, (), self.sampling, self.request_id)
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    """What was taken from a video: source frame indices, their times, the rate."""
+
+    frame_indices: tuple[int, ...]
+    timestamps: tuple[float, ...]
+    fps: float
+    source_fps: float
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, batch: FrameBatch) -> SampledVideo:
+        span = batch.timestamps[-1] - batch.timestamps[0] if batch.num_frames > 1 else 0.0
+        unique = len(set(batch.frame_indices))
+        fps = (unique - 1) / span if span > 0 else 0.0
+        return cls(
+            frame_indices=tuple(batch.frame_indices),
+            timestamps=tuple(round(t, 4) for t in batch.timestamps),
+            fps=round(fps, 4),
+            source_fps=round(batch.source_fps, 4),
+            width=batch.width,
+            height=batch.height,
+        )
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    generation: GenerationResult
+    videos: tuple[SampledVideo, ...] = ()
+
+
+#: A streamed chat answer: the sampled videos first, then the text deltas.
+ChatEvent = SampledVideo | GenerationDelta
+ChatStream = AsyncGenerator[ChatEvent, None]
+
+
 def media_ref_for(upload: SpooledFile, inline_media_bytes: int) -> MediaRef:
     """Small files travel inline (any node can read them); large ones by path."""
     if upload.size <= inline_media_bytes:
@@ -48,8 +124,20 @@ class Pipeline(Protocol):
     @property
     def default_model(self) -> str: ...
 
+    def profile(self, name: str) -> ModelProfile:
+        """The profile of model ``name``; :class:`UnknownModel` if none."""
+        ...
+
     async def describe(self, job: DescribeJob) -> GenerationResult:
         """Extract frames from ``job.media`` and describe them with ``job.model``."""
+        ...
+
+    async def chat(self, job: ChatJob) -> ChatAnswer:
+        """Extract ``job.media`` on the extractor, then answer the conversation."""
+        ...
+
+    def chat_stream(self, job: ChatJob) -> ChatStream:
+        """:meth:`chat`, streamed; closing the iterator aborts the generation."""
         ...
 
     async def readiness(self) -> dict[str, bool]:

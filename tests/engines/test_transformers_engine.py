@@ -274,3 +274,59 @@ async def test_cancellation_stops_generation_and_frees_the_model(
     started = time.perf_counter()
     await engine.generate(GenerationRequest(prompt="Hi", sampling=SamplingParams(max_tokens=2)))
     assert time.perf_counter() - started < 1.0  # 3000 tokens would take several seconds
+
+
+async def test_stream_matches_generate(engine: TransformersEngine, image: np.ndarray) -> None:
+    request = GenerationRequest(prompt="Hi", images=(image,), sampling=SamplingParams(max_tokens=6))
+    whole = await engine.generate(request)
+    deltas = [d async for d in engine.generate_stream(request)]
+    assert "".join(d.text for d in deltas) == whole.text
+    last = deltas[-1]
+    assert (last.finish_reason, last.input_tokens, last.output_tokens) == (
+        whole.finish_reason,
+        whole.input_tokens,
+        whole.output_tokens,
+    )
+
+
+async def test_closing_the_stream_stops_generating(engine: TransformersEngine) -> None:
+    stream = engine.generate_stream(
+        GenerationRequest(prompt="Hi", sampling=SamplingParams(max_tokens=100_000))
+    )
+    await anext(stream)
+    started = asyncio.get_running_loop().time()
+    await stream.aclose()
+    # The lock is free again at once: the worker thread stopped at its next step.
+    quick = GenerationRequest(prompt="Hi", sampling=SamplingParams(max_tokens=1))
+    await asyncio.wait_for(engine.generate(quick), timeout=10)
+    assert asyncio.get_running_loop().time() - started < 10
+
+
+async def test_conversation_with_history_and_stop(engine: TransformersEngine, image) -> None:
+    from serve_app.engines.base import ChatTurn, MediaSlot
+
+    conversation = (
+        ChatTurn("system", ("Be brief.",)),
+        ChatTurn("user", (MediaSlot.IMAGE, "What is it?")),
+        ChatTurn("assistant", ("A square.",)),
+        ChatTurn("user", ("And the colour?",)),
+    )
+    request = GenerationRequest(
+        prompt="", images=(image,), conversation=conversation, sampling=SamplingParams(max_tokens=8)
+    )
+    whole = await engine.generate(request)
+    assert whole.input_tokens > 30
+    text = whole.text
+    cut = next(i for i in range(1, len(text)) if text[i] not in text[:i] and not text[i].isspace())
+    stop = text[cut]
+    stopped = await engine.generate(
+        GenerationRequest(
+            prompt="",
+            images=(image,),
+            conversation=conversation,
+            sampling=SamplingParams(max_tokens=8, stop=(stop,)),
+        )
+    )
+    assert (stopped.text, stopped.finish_reason) == (text[:cut].strip(), "stop")
+    with pytest.raises(ValueError, match="media slots"):
+        GenerationRequest(prompt="", conversation=conversation)

@@ -17,9 +17,9 @@ from serve_app.frame_models.registry import DetectorRegistry
 from serve_app.frame_models.resolved import FrameModel
 from serve_app.frame_models.results import FrameResult
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
 from serve_app.jobs.settings import JobSettings
 from serve_app.jobs.worker.frame_models import FrameModels
+from serve_app.net.fetch import FetchPolicy, SafeHttp
 from serve_app.storage.blob import LocalBlobStore
 
 FAST_JOBS = {"heartbeat_s": 0.1, "lease_s": 5.0, "batch_frames": 4, "poll_interval_s": 0.05}

@@ -6,7 +6,7 @@ import json
 import time
 
 from serve_app.jobs.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, deliver, verify_signature
-from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
+from serve_app.net.fetch import FetchPolicy, SafeHttp
 from tests.support.http_servers import PUBLIC_IP, Network, counting_server
 
 

@@ -180,7 +180,7 @@ async def test_public_urls_are_fetched_and_charged_by_the_runner(
             names={"videos.test": [PUBLIC_IP], "hooks.test": [PUBLIC_IP]},
             routes={(PUBLIC_IP, 80): server.port},
         )
-        from serve_app.jobs.net.fetch import FetchPolicy, SafeHttp
+        from serve_app.net.fetch import FetchPolicy, SafeHttp
 
         http = SafeHttp(FetchPolicy(max_bytes=10**7), resolver=net.resolve, connector=net.connect)
         ctx = jobs_context(accounts, tmp_path / "data", catalog, http=http)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from serve_app.errors import MediaTooLarge
-from serve_app.jobs.net.fetch import FetchFailed, FetchPolicy, SafeHttp, system_connector
-from serve_app.jobs.net.netguard import UrlRefused, is_public, parse_target, system_resolver
+from serve_app.net.fetch import FetchFailed, FetchPolicy, SafeHttp, system_connector
+from serve_app.net.netguard import UrlRefused, is_public, parse_target, system_resolver
 from tests.support.http_servers import PUBLIC_IP, Network, counting_server, slow
 
 

@@ -42,6 +42,46 @@ EXAMPLE_BODIES: dict[tuple[str, str], list[str]] = {
     ("post", "/logout"): ["-b", "cookies.txt", "-H", '"X-CSRF-Token: $CSRF_TOKEN"'],
 }
 LOGIN_BODY = {"username": "alice", "password": "$PASSWORD"}
+#: JSON bodies of operations whose schema alone makes a poor example.
+JSON_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/v1/chat/completions"): {
+        "model": "$MODEL",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,$IMAGE"}},
+                    {"type": "text", "text": "What is in this picture?"},
+                ],
+            }
+        ],
+        "max_tokens": 64,
+    },
+}
+#: Python examples with the ``openai`` SDK, by operation; ``{base}`` is the service URL.
+SDK_EXAMPLES: dict[tuple[str, str], str] = {
+    ("get", "/v1/models"): """from openai import OpenAI
+
+client = OpenAI(base_url="{base}/v1", api_key=TOKEN)
+print([m.id for m in client.models.list()])""",
+    ("post", "/v1/chat/completions"): """import base64
+from openai import OpenAI
+
+client = OpenAI(base_url="{base}/v1", api_key=TOKEN)
+video = base64.b64encode(open("clip.mp4", "rb").read()).decode()
+stream = client.chat.completions.create(
+    model=MODEL,
+    messages=[{{"role": "user", "content": [
+        {{"type": "video_url", "video_url": {{"url": f"data:video/mp4;base64,{{video}}"}}}},
+        {{"type": "text", "text": "What happens in this clip?"}},
+    ]}}],
+    max_tokens=128,
+    stream=True,
+    extra_body={{"media_io_kwargs": {{"video": {{"fps": 2, "num_frames": 16}}}}}},
+)
+for chunk in stream:
+    print(chunk.choices[0].delta.content or "", end="", flush=True)""",
+}
 _CODE = re.compile(r"``(.+?)``|`([^`]+)`")
 
 
@@ -77,6 +117,8 @@ class Endpoint:
     parameters: list[Parameter]
     responses: list[tuple[str, Markup]]
     curl: str
+    #: The same call with the ``openai`` Python SDK (``/v1`` only).
+    python: str | None = None
 
 
 @dataclass
@@ -147,7 +189,13 @@ def _endpoint(
             for code, value in operation.get("responses", {}).items()
         ],
         curl=_curl(method, path, operation, needs_auth, parameters, content_type, base),
+        python=_sdk_example(method, path, base),
     )
+
+
+def _sdk_example(method: str, path: str, base: str) -> str | None:
+    template = SDK_EXAMPLES.get((method, path))
+    return template.format(base=base.rstrip("/")) if template is not None else None
 
 
 def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
@@ -247,6 +295,9 @@ def _curl(
     elif raw is not None:
         parts = ["curl", "-X", raw, "--data-binary", "@clip.mp4"]
         url = "$SIGNED_URL"
+    elif (method, path) in JSON_EXAMPLES:
+        body = JSON_EXAMPLES[(method, path)]
+        parts += ["-H", "'Content-Type: application/json'", "-d", _quote(json.dumps(body))]
     elif content_type == "application/json":
         body = {
             p.name: _example(p)

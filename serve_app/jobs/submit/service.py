@@ -19,11 +19,11 @@ from serve_app.frame_models.resolved import resolve_model
 from serve_app.jobs import rules
 from serve_app.jobs.callbacks import send_callback
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.net.netguard import parse_target
 from serve_app.jobs.spec import JobRequest, models_to_json
 from serve_app.jobs.status import public_status
 from serve_app.jobs.store.records import JobRecord, NewJob
 from serve_app.media.probe import probe_video
+from serve_app.net.netguard import parse_target
 from serve_app.storage.signed_urls import query_params
 
 logger = logging.getLogger(__name__)

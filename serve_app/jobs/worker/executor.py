@@ -33,8 +33,6 @@ from serve_app.frame_models.spec import ModelSpec
 from serve_app.jobs import rules
 from serve_app.jobs.callbacks import send_callback
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.net.fetch import FetchFailed
-from serve_app.jobs.net.netguard import UrlRefused
 from serve_app.jobs.status import public_status
 from serve_app.jobs.store.records import JobRecord
 from serve_app.jobs.store.tables import JobStatus
@@ -45,6 +43,8 @@ from serve_app.jobs.worker.results import ResultsBuilder, result_key
 from serve_app.media.limits import MediaLimits
 from serve_app.media.probe import VideoInfo, probe_video
 from serve_app.media.stream import FrameChunk, FramePlan, plan_frames
+from serve_app.net.fetch import FetchFailed
+from serve_app.net.netguard import UrlRefused
 from serve_app.threads import run_to_completion
 
 logger = logging.getLogger(__name__)

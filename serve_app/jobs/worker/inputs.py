@@ -2,7 +2,7 @@
 
 A fetched or downloaded copy goes to the spool directory, named per attempt, and is
 removed when the job lets go of it. ``input_url`` is fetched through the SSRF-safe
-client of the context (:mod:`serve_app.jobs.net.fetch`).
+client of the context (:mod:`serve_app.net.fetch`).
 """
 
 from __future__ import annotations

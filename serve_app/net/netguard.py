@@ -7,6 +7,9 @@ that embed an IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo), and every
 non-canonical IPv4 spelling (``2130706433``, ``0x7f000001``, ``0x7f.1``, ``127.1``,
 ``0177.0.0.1``): by the WHATWG URL rules a host whose last label is a number is an
 IPv4 address, and resolvers disagree on how to read the odd forms.
+
+An operator may let named networks through (``allowed``, e.g. an internal media
+server's range); nothing is allowed beyond the public internet by default.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from serve_app.errors import InvalidRequest
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: ``(host, port)`` → IP address strings; :func:`system_resolver` by default.
 Resolver = Callable[[str, int], list[str]]
 
@@ -70,12 +74,22 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
+def is_allowed(ip: IPAddress, allowed: Sequence[Network] = ()) -> bool:
+    """Public, or inside one of the operator's ``allowed`` networks."""
+    return is_public(ip) or any(ip.version == n.version and ip in n for n in allowed)
+
+
+def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
+    """``["127.0.0.1/32", ...]`` as networks (``ValueError`` for a malformed one)."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
 def _numeric_host(host: str) -> bool:
     labels = host.rstrip(".").split(".")
     return bool(labels) and bool(_NUMERIC_LABEL.match(labels[-1]))
 
 
-def parse_target(url: str) -> Target:
+def parse_target(url: str, allowed: Sequence[Network] = ()) -> Target:
     """Check the URL's form and host spelling (no DNS yet).
 
     Raises:
@@ -108,7 +122,7 @@ def parse_target(url: str) -> Target:
             raise UrlRefused(
                 "numeric hosts must be written as a plain dotted IPv4 address"
             ) from None
-    if literal is not None and not is_public(literal):
+    if literal is not None and not is_allowed(literal, allowed):
         raise UrlRefused("the URL points at a private, loopback or reserved address")
     port = port or (443 if scheme == "https" else 80)
     if not 0 < port < 65536:
@@ -130,7 +144,9 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def resolve_public(target: Target, resolver: Resolver) -> IPAddress:
+def resolve_public(
+    target: Target, resolver: Resolver, allowed: Sequence[Network] = ()
+) -> IPAddress:
     """The address to connect to: the literal, or the first of the resolved ones.
 
     Every resolved address must be public, so a name with one private record among
@@ -149,6 +165,6 @@ def resolve_public(target: Target, resolver: Resolver) -> IPAddress:
             raise UrlRefused("the URL's host resolved to an invalid address") from None
     if not addresses:
         raise UrlRefused("the URL's host has no address")
-    if not all(is_public(a) for a in addresses):
+    if not all(is_allowed(a, allowed) for a in addresses):
         raise UrlRefused("the URL's host resolves to a private, loopback or reserved address")
     return addresses[0]

@@ -1,6 +1,6 @@
 """HTTP(S) requests to client-given URLs without SSRF: checked, pinned, capped.
 
-Each hop is checked by :mod:`serve_app.jobs.net.netguard`, its host resolved once, and
+Each hop is checked by :mod:`serve_app.net.netguard`, its host resolved once, and
 the connection made to exactly that address (the TLS handshake still verifies the
 host name), so DNS rebinding cannot swap in another address between the check and
 the connect. Redirects are followed by hand (at most ``max_redirects``), each one
@@ -15,13 +15,14 @@ import http.client
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urljoin
 
 from serve_app.errors import MediaTooLarge, ServeAppError
-from serve_app.jobs.net.netguard import (
+from serve_app.net.netguard import (
+    Network,
     Resolver,
     Target,
     parse_target,
@@ -81,8 +82,10 @@ class SafeHttp:
         resolver: Resolver = system_resolver,
         connector: Connector = system_connector,
         ssl_context: ssl.SSLContext | None = None,
+        allowed: Sequence[Network] = (),
     ) -> None:
         self.policy = policy
+        self._allowed = tuple(allowed)
         self._resolve = resolver
         self._connect = connector
         self._ssl = ssl_context or ssl.create_default_context()
@@ -95,7 +98,7 @@ class SafeHttp:
         headers: dict[str, str],
         deadline: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        ip = resolve_public(target, self._resolve)
+        ip = resolve_public(target, self._resolve, self._allowed)
         sock: socket.socket | None = None
         try:
             sock = self._connect(str(ip), target.port, self.policy.connect_timeout_s)
@@ -133,7 +136,7 @@ class SafeHttp:
         deadline = time.monotonic() + self.policy.total_timeout_s
         current = url
         for _hop in range(self.policy.max_redirects + 1):
-            target = parse_target(current)
+            target = parse_target(current, self._allowed)
             if time.monotonic() >= deadline:
                 raise FetchFailed("downloading the input took too long")
             conn, response = self._open(target, "GET", None, {}, deadline)
@@ -193,7 +196,7 @@ class SafeHttp:
         Raises:
             UrlRefused, FetchFailed: as for :meth:`fetch_to`.
         """
-        target = parse_target(url)
+        target = parse_target(url, self._allowed)
         conn, response = self._open(target, "POST", body, headers)
         try:
             response.read(64 * 1024)

@@ -1,0 +1,424 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``: the use case.
+
+Order of work, as for ``POST /api/analyze``: check the parameters, read and probe
+every medium (no credits yet), then charge (``Idempotency-Key`` honoured), run the
+model graph, record the response. A failure, a timeout or a client going away
+releases the credits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from serve_app.accounts.charging import charge
+from serve_app.accounts.context import AccountsContext
+from serve_app.accounts.idempotency import fingerprint
+from serve_app.accounts.users import User
+from serve_app.chat.checks import CheckedChat, check_chat
+from serve_app.chat.media import MediaSource, load_frame, load_media
+from serve_app.chat.protocol import (
+    AssistantMessage,
+    Billing,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    ImageURLPart,
+    ModelCard,
+    ModelList,
+    SampledMedia,
+    Usage,
+    VideoFramesPart,
+)
+from serve_app.chat.settings import ChatSettings
+from serve_app.engines.base import GenerationDelta
+from serve_app.errors import ServeAppError
+from serve_app.media.frames import MediaKind
+from serve_app.media.limits import MediaLimits
+from serve_app.net.fetch import FetchPolicy, SafeHttp
+from serve_app.net.netguard import parse_networks
+from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatMedia, Pipeline, SampledVideo
+
+ENDPOINT = "POST /v1/chat/completions"
+#: Credits are reserved under this reason in the ledger.
+REASON = "chat"
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """What the use case reads of the settings; built by ``Settings.chat_config``."""
+
+    chat: ChatSettings
+    media: MediaLimits
+    inline_media_bytes: int
+    spool_dir: Path
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A response body; ``replayed`` for a stored ``Idempotency-Key`` response."""
+
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def fetcher_for(chat: ChatSettings, media: MediaLimits) -> SafeHttp:
+    """The SSRF-guarded client for image and video URLs under ``chat.fetch``."""
+    fetch = chat.fetch
+    policy = FetchPolicy(
+        max_bytes=min(fetch.max_bytes, max(media.max_image_bytes, media.max_video_bytes)),
+        connect_timeout_s=fetch.connect_timeout_s,
+        read_timeout_s=fetch.read_timeout_s,
+        total_timeout_s=fetch.total_timeout_s,
+        max_redirects=fetch.max_redirects,
+    )
+    return SafeHttp(policy, allowed=parse_networks(fetch.allow_networks))
+
+
+class ChatCompletions:
+    """The ``/v1`` use case over a :class:`Pipeline` (Serve handles or in-process)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        accounts: AccountsContext,
+        config: ChatConfig,
+        http: SafeHttp | None = None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._accounts = accounts
+        self._config = config
+        self._source = MediaSource(
+            http=http or fetcher_for(config.chat, config.media),
+            limits=config.media,
+            spool_dir=config.spool_dir,
+            inline_bytes=config.inline_media_bytes,
+        )
+        self._created = int(time.time())
+
+    def models(self) -> ModelList:
+        names = self._pipeline.model_names
+        return ModelList(data=[ModelCard(id=name, created=self._created) for name in names])
+
+    async def complete(
+        self,
+        user: User,
+        request: ChatCompletionRequest,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str = "",
+    ) -> ChatReply:
+        """A whole answer (``n`` choices), charged once per choice."""
+        checked = check_chat(self._pipeline, request, self._config.chat)
+        with contextlib.ExitStack() as cleanup:
+            job = await self._job(checked, request_id, cleanup)
+            async with self._charge(user, request, checked, idempotency_key) as bill:
+                if bill.replay is not None:
+                    return ChatReply(bill.replay.body, replayed=True)
+                with self._accounts.in_flight.track():
+                    answers = await asyncio.gather(
+                        *(self._pipeline.chat(_nth(job, i)) for i in range(checked.n))
+                    )
+                completion = _completion(_completion_id(request_id), checked.model, answers)
+                completion.billing = Billing(
+                    credits_charged=bill.cost, credits_remaining=bill.remaining
+                )
+                body = completion.model_dump(mode="json")
+                bill.record(body)
+        return ChatReply(body)
+
+    async def stream(
+        self,
+        user: User,
+        request: ChatCompletionRequest,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str = "",
+    ) -> AsyncGenerator[str, None]:
+        """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``.
+
+        Everything that can refuse the request (checks, media, credits, the first
+        model output) happens before the first event, so callers can await the first
+        item and still answer with an HTTP error status.
+        """
+        checked = check_chat(self._pipeline, request, self._config.chat)
+        usage_wanted = bool(request.stream_options and request.stream_options.include_usage)
+        with contextlib.ExitStack() as cleanup:
+            job = await self._job(checked, request_id, cleanup)
+            try:
+                async with self._charge(user, request, checked, idempotency_key) as bill:
+                    if bill.replay is not None:
+                        for event in replay_events(bill.replay.body, usage_wanted):
+                            yield event
+                        return
+                    with self._accounts.in_flight.track():
+                        writer = _StreamWriter(_completion_id(request_id), checked.model)
+                        async for event in self._events(job, writer, usage_wanted):
+                            yield event
+                    writer.billing = Billing(
+                        credits_charged=bill.cost, credits_remaining=bill.remaining
+                    )
+                    bill.record(writer.completion().model_dump(mode="json"))
+            except _StreamBroken:
+                return
+
+    async def _events(
+        self, job: ChatJob, writer: _StreamWriter, usage_wanted: bool
+    ) -> AsyncGenerator[str, None]:
+        events = self._pipeline.chat_stream(job)
+        try:
+            first = await anext(events, None)  # errors here still reach the client as a status
+            started = False
+            pending = [] if first is None else [first]
+            while True:
+                for event in pending:
+                    if not started:
+                        yield writer.start()
+                        started = True
+                    chunk = writer.add(event)
+                    if chunk is not None:
+                        yield chunk
+                try:
+                    pending = [await anext(events)]
+                except StopAsyncIteration:
+                    break
+                except ServeAppError as exc:
+                    yield sse(_stream_error(exc))
+                    raise _StreamBroken from exc
+            if not started:
+                yield writer.start()
+            yield writer.finish()
+            if usage_wanted:
+                yield writer.usage_chunk()
+            yield "data: [DONE]\n\n"
+        finally:
+            await events.aclose()
+
+    async def _job(
+        self, checked: CheckedChat, request_id: str, cleanup: contextlib.ExitStack
+    ) -> ChatJob:
+        """Read and probe every medium in parallel (worker threads)."""
+        items = await asyncio.gather(
+            *(
+                asyncio.to_thread(self._medium, where, part, checked, cleanup)
+                for where, part in checked.media
+            )
+        )
+        return ChatJob(
+            model=checked.model,
+            conversation=checked.conversation,
+            media=tuple(items),
+            sampling=checked.sampling,
+            request_id=request_id,
+        )
+
+    def _medium(
+        self, where: str, part: Any, checked: CheckedChat, cleanup: contextlib.ExitStack
+    ) -> ChatMedia:
+        if isinstance(part, VideoFramesPart):
+            frames = tuple(
+                load_frame(url, f"{where}.video[{k}]", self._source)
+                for k, url in enumerate(part.video)
+            )
+            fps = min(part.fps or self._config.chat.default_fps, 240.0)
+            return ChatMedia(MediaKind.VIDEO, frames, frames_fps=fps, max_pixels=checked.max_pixels)
+        if isinstance(part, ImageURLPart):
+            loaded = load_media(
+                part.image_url.url, MediaKind.IMAGE, f"{where}.image_url", self._source, cleanup
+            )
+            return ChatMedia(
+                MediaKind.IMAGE, loaded.ref, info=loaded.info, max_pixels=checked.max_pixels
+            )
+        loaded = load_media(
+            part.video_url.url, MediaKind.VIDEO, f"{where}.video_url", self._source, cleanup
+        )
+        return ChatMedia(
+            MediaKind.VIDEO,
+            loaded.ref,
+            spec=checked.spec,
+            info=loaded.info,
+            max_pixels=checked.max_pixels,
+        )
+
+    def _charge(
+        self,
+        user: User,
+        request: ChatCompletionRequest,
+        checked: CheckedChat,
+        idempotency_key: str | None,
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        cost = self._config.chat.cost
+        per_choice = self._accounts.settings.analysis_cost if cost is None else cost
+        request_fp = ""
+        if idempotency_key is not None:
+            body = request.model_dump_json(by_alias=True, exclude_none=True)
+            request_fp = fingerprint(ENDPOINT, body)
+        return charge(
+            self._accounts,
+            user,
+            cost=per_choice * checked.n,
+            reason=REASON,
+            idempotency_key=idempotency_key,
+            fingerprint=request_fp,
+        )
+
+
+class _StreamBroken(Exception):
+    """The model failed mid-stream; the client got an error event (credits released)."""
+
+
+class _StreamWriter:
+    """Turns pipeline events into chunks and remembers the whole answer."""
+
+    def __init__(self, completion_id: str, model: str) -> None:
+        self._id = completion_id
+        self._model = model
+        self._created = int(time.time())
+        self._text: list[str] = []
+        self._videos: list[SampledMedia] = []
+        self._last = GenerationDelta(text="")
+        self.billing: Billing | None = None
+
+    def _chunk(self, **fields: Any) -> ChatCompletionChunk:
+        return ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
+
+    def start(self) -> str:
+        chunk = self._chunk(
+            choices=[ChunkChoice(delta=Delta(role="assistant", content=""))],
+            sampled_media=self._videos or None,
+        )
+        return sse(chunk.model_dump(mode="json", exclude_none=True))
+
+    def add(self, event: SampledVideo | GenerationDelta) -> str | None:
+        if isinstance(event, SampledVideo):
+            self._videos.append(_sampled(event))
+            return None
+        if event.finish_reason is not None:
+            self._last = event
+        if not event.text:
+            return None
+        self._text.append(event.text)
+        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(content=event.text))])
+        return sse(chunk.model_dump(mode="json", exclude_none=True))
+
+    def finish(self) -> str:
+        reason = self._last.finish_reason or "stop"
+        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(), finish_reason=reason)])
+        return sse(chunk.model_dump(mode="json", exclude_none=True))
+
+    def _usage(self) -> Usage:
+        last = self._last
+        return Usage(
+            prompt_tokens=last.input_tokens,
+            completion_tokens=last.output_tokens,
+            total_tokens=last.input_tokens + last.output_tokens,
+        )
+
+    def usage_chunk(self) -> str:
+        chunk = self._chunk(choices=[], usage=self._usage())
+        return sse(chunk.model_dump(mode="json", exclude_none=True))
+
+    def completion(self) -> ChatCompletion:
+        message = AssistantMessage(content="".join(self._text))
+        choice = Choice(index=0, message=message, finish_reason=self._last.finish_reason or "stop")
+        return ChatCompletion(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=[choice],
+            usage=self._usage(),
+            sampled_media=self._videos,
+            billing=self.billing,
+        )
+
+
+def sse(data: dict[str, Any]) -> str:
+    """One server-sent event."""
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def replay_events(body: dict[str, Any], usage_wanted: bool) -> list[str]:
+    """A stored completion, streamed again as chunks (a repeated Idempotency-Key)."""
+    completion = ChatCompletion.model_validate(body)
+    base = {"id": completion.id, "created": completion.created, "model": completion.model}
+    events = []
+    for choice in completion.choices:
+        delta = Delta(role="assistant", content=choice.message.content)
+        chunk = ChatCompletionChunk(
+            **base,
+            choices=[ChunkChoice(index=choice.index, delta=delta)],
+            sampled_media=completion.sampled_media or None,
+        )
+        events.append(sse(chunk.model_dump(mode="json", exclude_none=True)))
+        done = ChunkChoice(index=choice.index, delta=Delta(), finish_reason=choice.finish_reason)
+        events.append(
+            sse(
+                ChatCompletionChunk(**base, choices=[done]).model_dump(
+                    mode="json", exclude_none=True
+                )
+            )
+        )
+    if usage_wanted:
+        usage = ChatCompletionChunk(**base, choices=[], usage=completion.usage)
+        events.append(sse(usage.model_dump(mode="json", exclude_none=True)))
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def _stream_error(exc: ServeAppError) -> dict[str, Any]:
+    return {"error": {"message": exc.detail, "type": "server_error", "param": None, "code": None}}
+
+
+def _completion_id(request_id: str) -> str:
+    return f"chatcmpl-{request_id or uuid.uuid4().hex}"
+
+
+def _nth(job: ChatJob, i: int) -> ChatJob:
+    """The ``i``-th choice's job: its own seed, so sampled choices differ."""
+    if i == 0 or job.sampling.seed is None:
+        return job
+    return replace(job, sampling=replace(job.sampling, seed=job.sampling.seed + i))
+
+
+def _sampled(video: SampledVideo) -> SampledMedia:
+    return SampledMedia(
+        frame_indices=list(video.frame_indices),
+        timestamps=list(video.timestamps),
+        fps=video.fps,
+        source_fps=video.source_fps,
+        width=video.width,
+        height=video.height,
+    )
+
+
+def _completion(completion_id: str, model: str, answers: list[ChatAnswer]) -> ChatCompletion:
+    choices = [
+        Choice(
+            index=i,
+            message=AssistantMessage(content=a.generation.text),
+            finish_reason=a.generation.finish_reason,
+        )
+        for i, a in enumerate(answers)
+    ]
+    prompt = answers[0].generation.input_tokens
+    completion = sum(a.generation.output_tokens for a in answers)
+    return ChatCompletion(
+        id=completion_id,
+        created=int(time.time()),
+        model=model,
+        choices=choices,
+        usage=Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
+        sampled_media=[_sampled(v) for v in answers[0].videos],
+    )
