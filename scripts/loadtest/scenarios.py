@@ -284,7 +284,9 @@ class Traffic:
         fresh = [a for a in answers if a.ok and not a.replayed]
         if len(fresh) > 1:
             self.client.recorder.anomaly(f"key {key} sent twice at once: two fresh successes")
-        if fresh and any(not a.ok and a.status != 409 for a in answers):
+        # The twin of a success is 409 (its key is in flight) or 429: the per-user cap
+        # on requests in flight refuses before the key is looked at; nothing ran.
+        if fresh and any(not a.ok and a.status not in (409, 429) for a in answers):
             statuses = [a.status for a in answers]
             self.client.recorder.anomaly(f"key {key} sent twice at once: statuses {statuses}")
 
