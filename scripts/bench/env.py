@@ -46,9 +46,18 @@ class BenchEnv:
         return {"num_cpus": 1, "num_gpus": 1}
 
 
+#: One benchmark user sends every request: lift the per-user cap on requests in flight
+#: (429 beyond it) far above the benchmark's concurrency, like the rate limit above.
+ADMISSION_SETTINGS = {"max_requests_in_flight_per_user": 10_000}
+
+
 def app_settings(env: BenchEnv) -> dict[str, Any]:
-    """Settings overrides of the benchmark's app: its data dir, cheap accounts."""
-    return {"data_dir": str(env.data_dir), "accounts": ACCOUNT_SETTINGS}
+    """Settings overrides of the benchmark's app: data dir, cheap accounts, lifted caps."""
+    return {
+        "data_dir": str(env.data_dir),
+        "accounts": ACCOUNT_SETTINGS,
+        "admission": ADMISSION_SETTINGS,
+    }
 
 
 def admin_token(env: BenchEnv) -> str:
