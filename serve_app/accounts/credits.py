@@ -290,39 +290,26 @@ class Credits:
 
     def release_expired(self, limit: int = 500) -> int:
         """Release held reservations whose lease ran out (their process is gone)."""
-        with self._db.transaction() as session:
-            expired = session.scalars(
-                select(ReservationRow.id)
-                .where(
-                    ReservationRow.state == ReservationState.RESERVED.value,
-                    ReservationRow.lease_expires_at < utcnow(),
-                )
-                .limit(limit)
-            ).all()
-        released = 0
-        for reservation_id in expired:
-            with self._db.transaction() as session:
-                released += release_in(session, reservation_id)
-        if released:
-            logger.warning("released %d credit holds whose holder is gone", released)
-        return released
+        expired = ReservationRow.lease_expires_at < utcnow()
+        return self._release_held(expired, limit, "credit holds whose holder is gone")
 
     def release_stale(self, max_age: dt.timedelta, limit: int = 500) -> int:
         """Release reservations ``reserved`` for longer than ``max_age`` (crashed workers)."""
-        cutoff = utcnow() - max_age
+        stale = ReservationRow.created_at < utcnow() - max_age
+        return self._release_held(stale, limit, "abandoned credit reservations")
+
+    def _release_held(self, condition: Any, limit: int, what: str) -> int:
+        """Release up to ``limit`` reservations still ``reserved`` that match ``condition``."""
         with self._db.transaction() as session:
-            stale = session.scalars(
+            ids = session.scalars(
                 select(ReservationRow.id)
-                .where(
-                    ReservationRow.state == ReservationState.RESERVED.value,
-                    ReservationRow.created_at < cutoff,
-                )
+                .where(ReservationRow.state == ReservationState.RESERVED.value, condition)
                 .limit(limit)
             ).all()
         released = 0
-        for reservation_id in stale:
+        for reservation_id in ids:
             with self._db.transaction() as session:
                 released += release_in(session, reservation_id)
         if released:
-            logger.warning("released %d abandoned credit reservations", released)
+            logger.warning("released %d %s", released, what)
         return released
