@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings, AdmissionSettings
@@ -19,6 +19,7 @@ from serve_app.chat.service import ChatConfig
 from serve_app.chat.settings import ChatSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
+from serve_app.net.proxy_trust import check_proxy_entry
 from serve_app.story.settings import StoryConfig, StorySettings
 from serve_app.uploads.settings import UploadSettings
 
@@ -77,6 +78,17 @@ class Settings(BaseSettings):
     #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
     #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
     allowed_media_roots: list[Path] = Field(default_factory=list)
+    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+    #: ``X-Forwarded-For`` names the client. Empty: the client is the socket's peer,
+    #: for every per-address limit. ``serve-app serve`` starts Ray with
+    #: ``FORWARDED_ALLOW_IPS`` set from it; a cluster started otherwise needs that
+    #: variable in the environment of ``ray start`` (see docs/operations.md).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        return [check_proxy_entry(entry) for entry in value]
 
     @property
     def spool_dir(self) -> Path:

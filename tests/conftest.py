@@ -55,7 +55,11 @@ def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     import ray
     from ray import serve
 
+    from serve_app.net.proxy_trust import proxy_trust_environment
+
     os.environ.setdefault("RAY_TMPDIR", str(tmp_path_factory.mktemp("ray")))
+    # As `serve-app serve` does: the HTTP proxy trusts no X-Forwarded-For.
+    os.environ.update(proxy_trust_environment(()))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     try:

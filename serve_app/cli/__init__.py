@@ -11,6 +11,7 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import sys
@@ -77,8 +78,10 @@ def validate_config(path: str | Path) -> list[str]:
 def _cmd_serve(ns: argparse.Namespace) -> int:
     from ray.serve.scripts import cli as ray_serve_cli
 
+    from serve_app.config import Settings
     from serve_app.engines.profile import TINY_MODEL, ModelProfile
     from serve_app.engines.tiny_model import ensure_tiny_model
+    from serve_app.net.proxy_trust import proxy_trust_environment
 
     config = absolutize_app_args(load_serve_config(ns.config), Path.cwd())
     tiny_built: set[Path] = set()
@@ -100,6 +103,9 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)
     resolved.write_text(yaml.safe_dump(config, sort_keys=False))
+    trusted = Settings(**config["applications"][0]["args"]["settings"]).trusted_proxies
+    # Serve's HTTP proxy (uvicorn) reads this when the cluster we start here starts it.
+    os.environ.update(proxy_trust_environment(trusted))
     http = config.get("http_options", {})
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
     print(banner(ns.config, url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -21,9 +22,12 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.http.app import create_app
 from serve_app.jobs.context import JobsContext
+from serve_app.net.proxy_trust import proxy_trust_mismatch
 from serve_app.observability.logging import configure_logging
 from serve_app.pipeline.describe import DescribePipeline
 from serve_app.story.pipeline import StoryPipeline
+
+logger = logging.getLogger("serve_app.deployments.ingress")
 
 
 def serve_listen_host() -> str | None:
@@ -53,6 +57,10 @@ class Ingress:
         job_runner: DeploymentHandle | None = None,
     ) -> None:
         configure_logging(json=settings.log_json)
+        # The proxy and this replica inherit the environment Ray was started with.
+        mismatch = proxy_trust_mismatch(settings.trusted_proxies)
+        if mismatch is not None:
+            logger.warning(mismatch)
         dispatched = DispatchCounter()
         vision = {
             name: (profiles[name], HandleVision(frame_extractor, handle, dispatched))

@@ -54,7 +54,9 @@ def create_app(
     app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
     install_error_handlers(app)
     install_accounts(app, accounts)
-    app.state.anonymous_story = AnonymousStory(accounts.settings, listen_host)
+    app.state.anonymous_story = AnonymousStory(
+        accounts.settings, listen_host, trusted_proxies=tuple(settings.trusted_proxies)
+    )
     app.include_router(health.router)
     app.include_router(analyze.router)
     app.include_router(capabilities.router)

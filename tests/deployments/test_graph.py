@@ -161,3 +161,33 @@ def test_readiness_and_liveness(graph: str) -> None:
 def test_default_profile_is_the_tiny_model() -> None:
     entry = AppArgs().models[0]
     assert entry.load_profile().model == TINY_MODEL
+
+
+def test_forwarded_for_cannot_reset_the_limiters(graph: str) -> None:
+    """Issue 15, item 8: a loopback client rotating ``X-Forwarded-For`` is still one client.
+
+    Serve's HTTP proxy runs uvicorn, which by default believes ``X-Forwarded-For`` from
+    loopback peers; the service starts Ray so that it trusts no proxy unless configured.
+    """
+    statuses = []
+    for attempt in range(12):
+        response = httpx.post(
+            f"{graph}/login",
+            json={"username": "admin", "password": "wrong password"},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+            timeout=30,
+        )
+        statuses.append(response.status_code)
+    assert 429 in statuses, statuses
+    invalid = []
+    for attempt in range(40):
+        response = httpx.get(
+            f"{graph}/api/me",
+            headers={
+                "Authorization": f"Bearer sa_{attempt:040d}",
+                "X-Forwarded-For": f"198.51.100.{attempt}",
+            },
+            timeout=30,
+        )
+        invalid.append(response.status_code)
+    assert 429 in invalid, invalid
