@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.tokens import ApiTokens
 from serve_app.accounts.users import count_admins
 from serve_app.observability.cluster import ClusterStatsProvider, GpuProbe, InFlight
+from serve_app.observability.cpu import CpuMeter
 from serve_app.storage.db import Database, database_url_for, migrate
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class AccountsContext:
     maintenance: Maintenance
     leases: HoldLeases
     stats_provider: ClusterStatsProvider | None = None
+    #: System CPU over a sliding window, shared by every ``GET /api/stats`` poller.
+    cpu_meter: CpuMeter = field(default_factory=CpuMeter)
 
     @classmethod
     def build(

@@ -19,9 +19,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serve_app.deployments.handles import DispatchCounter
 from serve_app.observability.cluster import GB, ClusterStats, DeploymentStats, GpuProbe, NodeStats
+from serve_app.observability.cpu import CpuMeter
 
 SAMPLE_TIMEOUT_S = 3.0
 CACHE_TTL_S = 2.0
+#: How long a node's sampling task measures its CPU.
+NODE_CPU_WINDOW_S = 0.5
 
 
 @ray.remote(num_cpus=0)
@@ -29,7 +32,7 @@ def _sample_node() -> dict[str, Any]:
     memory = psutil.virtual_memory()
     gpus = GpuProbe().read()
     return {
-        "cpu_percent": float(psutil.cpu_percent(interval=0.2)),
+        "cpu_percent": CpuMeter(min_span_s=NODE_CPU_WINDOW_S).percent(),
         "ram_used": round(float(memory.total - memory.available) / GB, 3),
         "ram_total": round(float(memory.total) / GB, 3),
         "gpus": gpus,

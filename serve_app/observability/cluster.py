@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from serve_app.observability.cpu import CpuMeter
+
 logger = logging.getLogger(__name__)
 
 GB = float(2**30)
@@ -96,7 +98,6 @@ class GpuProbe:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: bool | None = None
-        psutil.cpu_percent(interval=None)  # start the CPU window; the first call reads 0.0
 
     def _init(self) -> bool:
         if self._ready is None:
@@ -137,14 +138,14 @@ class GpuProbe:
                 return []
 
 
-def system_stats(in_flight: int, gpus: list[GpuStats]) -> dict[str, Any]:
+def system_stats(in_flight: int, gpus: list[GpuStats], cpu_percent: float) -> dict[str, Any]:
     """The ``GET /api/stats`` body (without the optional cluster keys)."""
     memory = psutil.virtual_memory()
     return {
         "status": "Busy" if in_flight > 0 else "Idle",
         "gpu_count": len(gpus),
         "gpus": [asdict(g) for g in gpus],
-        "cpu_percent": float(psutil.cpu_percent(interval=None)),
+        "cpu_percent": cpu_percent,
         "ram_used": round(float(memory.total - memory.available) / GB, 3),
         "ram_total": round(float(memory.total) / GB, 3),
     }
@@ -159,10 +160,15 @@ def cluster_fields(stats: ClusterStats) -> dict[str, Any]:
 
 
 async def collect_stats(
-    in_flight: InFlight, probe: GpuProbe, provider: ClusterStatsProvider | None = None
+    in_flight: InFlight,
+    probe: GpuProbe,
+    cpu: CpuMeter,
+    provider: ClusterStatsProvider | None = None,
 ) -> dict[str, Any]:
     """Everything ``GET /api/stats`` returns; Busy also when the cluster reports work."""
-    body = await asyncio.to_thread(lambda: system_stats(in_flight.count, probe.read()))
+    body = await asyncio.to_thread(
+        lambda: system_stats(in_flight.count, probe.read(), cpu.percent())
+    )
     if provider is None:
         return body
     try:

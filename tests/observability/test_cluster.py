@@ -10,22 +10,23 @@ from serve_app.observability.cluster import (
     collect_stats,
     system_stats,
 )
+from serve_app.observability.cpu import CpuMeter
 
 TOP_KEYS = {"status", "gpu_count", "gpus", "cpu_percent", "ram_used", "ram_total"}
 
 
 def test_shape_without_gpus():
-    body = system_stats(0, [])
+    body = system_stats(0, [], 37.5)
     assert set(body) == TOP_KEYS
     assert body["status"] == "Idle" and body["gpu_count"] == 0 and body["gpus"] == []
-    assert isinstance(body["cpu_percent"], float)
+    assert body["cpu_percent"] == 37.5
     assert isinstance(body["ram_used"], float) and isinstance(body["ram_total"], float)
     assert 0 < body["ram_used"] <= body["ram_total"] < 100_000
 
 
 def test_gpu_entries_and_busy():
     gpu = GpuStats(name="H100", memory_used=1.5, memory_total=80.0, utilization=42.0)
-    body = system_stats(2, [gpu])
+    body = system_stats(2, [gpu], 0.0)
     assert body["status"] == "Busy" and body["gpu_count"] == 1
     assert body["gpus"] == [
         {"name": "H100", "memory_used": 1.5, "memory_total": 80.0, "utilization": 42.0}
@@ -62,16 +63,18 @@ class Provider:
 
 
 def test_cluster_keys_only_with_a_provider():
-    counter, probe = InFlight(), GpuProbe()
-    assert set(asyncio.run(collect_stats(counter, probe))) == TOP_KEYS
+    counter, probe, cpu = InFlight(), GpuProbe(), CpuMeter()
+    assert set(asyncio.run(collect_stats(counter, probe, cpu))) == TOP_KEYS
     node = NodeStats("n1", "10.0.0.1", True, 12.5, 3.0, 16.0)
     deployment = DeploymentStats("app", "VisionLanguageModel", "HEALTHY", 2, 2, 1.0, 0.0)
-    body = asyncio.run(collect_stats(counter, probe, Provider(ClusterStats([node], [deployment]))))
+    body = asyncio.run(
+        collect_stats(counter, probe, cpu, Provider(ClusterStats([node], [deployment])))
+    )
     assert set(body) == TOP_KEYS | {"nodes", "deployments"}
     assert body["status"] == "Busy"  # the cluster reports ongoing work
     assert body["nodes"][0]["gpus"] == [] and body["nodes"][0]["address"] == "10.0.0.1"
     assert body["deployments"][0]["replicas"] == 2
-    failed = asyncio.run(collect_stats(counter, probe, Provider(fail=True)))
+    failed = asyncio.run(collect_stats(counter, probe, cpu, Provider(fail=True)))
     assert failed["nodes"] == [] and failed["deployments"] == [] and failed["status"] == "Idle"
 
 

@@ -22,4 +22,6 @@ router = APIRouter(prefix="/api", tags=["operations"])
 )
 async def stats(_user: CurrentUser, accounts: Accounts) -> dict[str, Any]:
     """Idle/Busy, GPUs (NVML), CPU and RAM (GB); ``nodes`` and ``deployments`` with Ray."""
-    return await collect_stats(accounts.in_flight, accounts.gpu_probe, accounts.stats_provider)
+    return await collect_stats(
+        accounts.in_flight, accounts.gpu_probe, accounts.cpu_meter, accounts.stats_provider
+    )
