@@ -98,7 +98,6 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
             job = replace(job, error_code=rules.INFER_FPS_TOO_HIGH, error_message=too_fast)
         elif job.billable:
             cost = rules.job_cost(jobs, request.models, frames)
-        job = replace(job, frames_total=frames)
     record = await asyncio.to_thread(ctx.store.create, job, cost=cost, reason=f"video job {job_id}")
     if ctx.wake is not None and record.error_code is None:
         try:
