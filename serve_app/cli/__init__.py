@@ -14,7 +14,10 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +112,53 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     http = config.get("http_options", {})
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
     print(banner(ns.config, url))
-    ray_serve_cli.main(args=["run", str(resolved)], prog_name="serve", standalone_mode=False)
+    # Deploy without Serve's own blocking loop: Ray's driver turns SIGTERM into an abort
+    # with a native stack dump, so this process waits and stops Serve itself.
+    ray_serve_cli.main(
+        args=["run", "--non-blocking", str(resolved)], prog_name="serve", standalone_mode=False
+    )
+    return run_until_signalled()
+
+
+def run_until_signalled() -> int:
+    """Block until SIGTERM or SIGINT, then drain Serve and stop the local Ray cluster.
+
+    Each application is deleted first: its replicas finish their in-flight requests
+    (each within its deployment's ``graceful_shutdown_timeout_s``, after which Serve
+    stops it anyway) while the proxies still carry the responses; then Serve and Ray
+    stop. A second signal stops at once.
+    """
+    import ray
+    from ray import serve
+
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            print("serve_app: second signal; stopping without waiting", flush=True)
+            os._exit(1)
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    print("serve_app: running; Ctrl-C or SIGTERM drains requests and stops", flush=True)
+    while not stop.wait(1.0):
+        pass
+    name = signal.Signals(received[0]).name
+    print(f"serve_app: {name}: draining in-flight requests, then stopping Ray", flush=True)
+    started = time.monotonic()
+    try:
+        # Deleting an application first keeps the proxies up while its replicas finish
+        # their requests (new ones get 404); shutting Serve down at once closes the
+        # proxies' connections mid-response.
+        for app_name in serve.status().applications:
+            serve.delete(app_name)
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+    print(f"serve_app: stopped after {time.monotonic() - started:.1f} s", flush=True)
     return 0
 
 
