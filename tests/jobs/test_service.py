@@ -22,17 +22,21 @@ from serve_app.net.netguard import UrlRefused, parse_networks
 from serve_app.storage.blob import S3BlobStore
 from tests.jobs.conftest import FACE, make_user
 from tests.jobs.support import FakeModels, jobs_context
-from tests.storage.test_blob import s3_client
+from tests.storage.test_blob import FakeS3
 from tests.support.job_videos import make_astronaut_video
 
 
 async def test_s3_upload_urls_are_submitted_without_a_probe(accounts, tmp_path, catalog) -> None:
     pytest.importorskip("boto3")
-    blobs = S3BlobStore("bucket", prefix="svc/", client=s3_client())
+    fake = FakeS3()
+    blobs = S3BlobStore("bucket", prefix="svc/", client=fake)
     ctx = JobsContext.build(Settings(data_dir=tmp_path), accounts.database, catalog, blobs=blobs)
     owner, other = make_user(accounts, credits=10), make_user(accounts, credits=10)
     url = upload_url(ctx, owner, "clip.mov", "http://ignored/")
     assert url.startswith("https://bucket.s3.amazonaws.com/svc/uploads/") and "X-Amz-" in url
+    key = blobs.key_for_url(url)
+    assert key is not None
+    fake.objects["bucket", blobs.object_name(key)] = b"a video"  # the client's PUT
     request = JobRequest(
         input_url=url,
         infer_fps=2,
@@ -42,7 +46,8 @@ async def test_s3_upload_urls_are_submitted_without_a_probe(accounts, tmp_path, 
     body = await submit(ctx, owner, request)
     assert len(body["callback_secret"]) == 48
     job = ctx.store.get(body["job_id"])
-    assert job.input_key and job.input_key.startswith("uploads/") and job.input_url is None
+    assert job.input_key == f"inputs/{job.id}.mov" and job.input_url is None
+    assert fake.objects["bucket", f"svc/inputs/{job.id}.mov"] == b"a video"  # bound at submit
     assert job.reservation_id is None and job.frames_total is None  # reserved by the runner
     assert accounts.credits.balance(owner.id) == 10
     with pytest.raises(PermissionDenied):
@@ -84,7 +89,7 @@ async def test_a_later_put_to_the_upload_url_changes_nothing_the_job_runs_or_bil
     [
         "http://localhost/v.mp4",
         "http://localhost:8000/v.mp4",
-        "http://LOCALHOST./v.mp4",
+        "http://LocalHost/v.mp4",
         "http://127.0.0.1/v.mp4",
         "http://[::1]/v.mp4",
         "http://10.1.2.3/v.mp4",
