@@ -213,6 +213,8 @@ async def test_submit_validation(env: Env, video: bytes) -> None:
         ({"models": [FACE, FACE]}, 400, "once"),
         ({"models": [{**FACE, "inference_params": {"confidence": 5}}]}, 400, "confidence"),
         ({"input_url": "http://127.0.0.1:8000/v.mp4"}, 400, "private"),
+        ({"input_url": "http://localhost:8000/v.mp4"}, 400, "resolves to a private"),
+        ({"callback_url": "http://localhost/hook"}, 400, "resolves to a private"),
         ({"input_url": "http://2130706433/v.mp4"}, 400, "numeric"),
         ({"input_url": "file:///etc/passwd"}, 400, "http"),
         ({"callback_url": "http://10.0.0.1/hook"}, 400, "private"),
