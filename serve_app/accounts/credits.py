@@ -6,7 +6,8 @@ operation succeeded) or releases it (credits return). State transitions are
 conditional updates on ``state = 'reserved'``, so repeating ``capture`` or ``release``
 is harmless, and a reservation can be released at most once (unique ledger row per
 reservation and kind). Reservations left ``reserved`` by a crashed process are
-released by :meth:`Credits.release_stale`.
+released by :meth:`Credits.release_expired` once their lease has passed, or, without a
+lease, by :meth:`Credits.release_stale` after the reservation timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -294,8 +295,16 @@ class Credits:
         return self._release_held(expired, limit, "credit holds whose holder is gone")
 
     def release_stale(self, max_age: dt.timedelta, limit: int = 500) -> int:
-        """Release reservations ``reserved`` for longer than ``max_age`` (crashed workers)."""
-        stale = ReservationRow.created_at < utcnow() - max_age
+        """Release reservations ``reserved`` for longer than ``max_age`` (crashed workers).
+
+        A hold whose lease is still running is not stale, however old: its holder (a
+        request, a running job) renews it and is alive.
+        """
+        now = utcnow()
+        stale = and_(
+            ReservationRow.created_at < now - max_age,
+            or_(ReservationRow.lease_expires_at.is_(None), ReservationRow.lease_expires_at < now),
+        )
         return self._release_held(stale, limit, "abandoned credit reservations")
 
     def _release_held(self, condition: Any, limit: int, what: str) -> int:

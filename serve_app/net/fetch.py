@@ -11,6 +11,7 @@ a byte just inside the read timeout is cut off at the deadline all the same).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -22,6 +23,7 @@ from urllib.parse import urljoin
 
 from serve_app.errors import MediaTooLarge, ServeAppError
 from serve_app.net.netguard import (
+    HostUnresolved,
     Network,
     Resolver,
     Target,
@@ -124,6 +126,21 @@ class SafeHttp:
             if sock is not None:  # connected, then failed (e.g. no answer in time)
                 sock.close()
             raise FetchFailed(f"cannot reach {target.host_header}: {type(exc).__name__}") from None
+
+    def check(self, url: str) -> Target:
+        """Refuse ``url`` now, before anything is stored, if it may not be fetched.
+
+        The same checks as a fetch (this client's ``allowed`` networks included), with
+        the host resolved but nothing connected. A host that does not resolve now is
+        let through (DNS may be down for a moment); every fetch checks again.
+
+        Raises:
+            UrlRefused: the form, the host spelling, or any address it resolves to.
+        """
+        target = parse_target(url, self._allowed)
+        with contextlib.suppress(HostUnresolved):
+            resolve_public(target, self._resolve, self._allowed)
+        return target
 
     def fetch_to(self, url: str, out: BinaryIO) -> FetchResult:
         """GET ``url`` (following checked redirects) and write the body to ``out``.

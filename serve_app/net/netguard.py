@@ -46,6 +46,10 @@ class UrlRefused(InvalidRequest):
     """The URL may not be fetched (scheme, credentials or a non-public address)."""
 
 
+class HostUnresolved(UrlRefused):
+    """The URL's host has no address now (unknown name, or DNS unreachable)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked URL, split for connecting.
@@ -140,7 +144,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"cannot resolve the URL's host: {exc}") from None
+        raise HostUnresolved(f"cannot resolve the URL's host: {exc}") from None
     return [str(info[4][0]) for info in infos]
 
 
@@ -164,7 +168,7 @@ def resolve_public(
         except ValueError:
             raise UrlRefused("the URL's host resolved to an invalid address") from None
     if not addresses:
-        raise UrlRefused("the URL's host has no address")
+        raise HostUnresolved("the URL's host has no address")
     if not all(is_allowed(a, allowed) for a in addresses):
         raise UrlRefused("the URL's host resolves to a private, loopback or reserved address")
     return addresses[0]

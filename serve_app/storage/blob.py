@@ -1,9 +1,11 @@
 """Blob storage for uploaded videos and job results: a local directory or S3.
 
-Keys are chosen by the server (``uploads/...``, ``results/...``) and checked against
-:data:`KEY_PATTERN`, so no client text ever becomes a path. Writes are atomic: a
+Keys are chosen by the server (``uploads/...``, ``inputs/...``, ``results/...``) and
+checked against :data:`KEY_PATTERN`, so no client text ever becomes a path. Writes are atomic: a
 reader sees the old object or the whole new one, never a partial file, and a write
 that fails (size cap, bad content, client gone) leaves nothing behind.
+:meth:`BlobStore.copy` makes an immutable copy: a job binds the upload it was
+submitted with, and a later write to the upload's key does not change the copy.
 
 :class:`LocalBlobStore` is the default (one node, or a shared file system);
 :class:`S3BlobStore` (optional extra ``s3``: boto3) serves multi-node clusters whose
@@ -27,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from serve_app.errors import InvalidRequest, MediaRejected, MediaTooLarge, NotFound
 
 #: ``<namespace>/<name>``: a fixed namespace, then one safe file name.
-KEY_PATTERN = re.compile(r"^(uploads|results)/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_PATTERN = re.compile(r"^(uploads|inputs|results)/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: Bytes collected before the ``check_head`` callback of :meth:`BlobStore.put_stream` runs.
 HEAD_BYTES = 4096
 
@@ -69,6 +71,16 @@ class BlobStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (replacing any object there), atomically."""
+        ...
+
+    def copy(self, source: str, dest: str) -> int:
+        """Store the current object at ``source`` under ``dest`` too; returns its size.
+
+        The copy is a snapshot: later writes to ``source`` do not change ``dest``.
+
+        Raises:
+            NotFound: nothing is stored at ``source``.
+        """
         ...
 
     def open(self, key: str) -> BinaryIO:
@@ -192,6 +204,29 @@ class LocalBlobStore:
                 temp.unlink()
             raise
 
+    def copy(self, source: str, dest: str) -> int:
+        """A hard link (a copy where links are not supported): every write replaces
+        the file at a key by renaming a new one over it, never changing it in place,
+        so the linked file keeps the bytes it had."""
+        src = self._path(source)
+        self._path(dest)
+        temp = self._tmp / uuid.uuid4().hex
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                os.link(src, temp)
+            except FileNotFoundError:
+                raise NotFound("no such object") from None
+            except OSError:
+                shutil.copyfile(src, temp)
+            size = temp.stat().st_size
+            self._publish(temp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        return size
+
     def open(self, key: str) -> BinaryIO:
         try:
             return self._path(key).open("rb")
@@ -313,6 +348,21 @@ class S3BlobStore:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.object_name(key), Body=data)
+
+    def copy(self, source: str, dest: str) -> int:
+        """A server-side ``CopyObject`` (one object version, copied whole)."""
+        name = self.object_name(dest)
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=name,
+                CopySource={"Bucket": self.bucket, "Key": self.object_name(source)},
+            )
+        except Exception as exc:
+            if self._missing(exc):
+                raise NotFound("no such object") from None
+            raise
+        return self.size(dest)
 
     def open(self, key: str) -> BinaryIO:
         try:

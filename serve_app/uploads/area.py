@@ -8,6 +8,7 @@ Layout under ``root`` (``<data_dir>/uploads``)::
     <user key>/<upload key>/claim          held while one request assembles + analyses
     <user key>/<upload key>/result.json    the analysis response and the chunk digests
     <user key>/<upload key>.gone           tombstone of an expired or rejected upload
+                                           (the newest ``max_open_uploads`` per user)
     .trash/                                directories being deleted
 
 Keys are hashes (:mod:`serve_app.uploads.names`); nothing the client sends becomes a
@@ -156,6 +157,17 @@ class UploadArea:
         files.write_json(marker, {"reason": reason, "at": now})
         os.utime(marker, (now, now))  # ages are measured against the clock
         files.remove_tree(directory, self.root / TRASH)
+        self._prune_markers(directory.parent, keep=marker)
+
+    def _prune_markers(self, user_dir: Path, keep: Path) -> None:
+        """Keep at most ``max_open_uploads`` tombstones per user (``keep`` and the
+        newest others): rejected uploads free their open-upload slot, so without this
+        a user could leave one file per rejection. A pruned upload's later chunks start
+        a new upload (counted again) instead of getting 410."""
+        others = [(files.mtime(m), m) for m in user_dir.glob("*" + GONE_SUFFIX) if m != keep]
+        others.sort(key=lambda entry: entry[0] or 0.0, reverse=True)
+        for _, old in others[self.settings.max_open_uploads - 1 :]:
+            files.unlink_quietly(old)
 
     # -- expiry ----------------------------------------------------------------------
 

@@ -136,6 +136,23 @@ async def test_upload_submit_poll_and_download(env: Env, video: bytes) -> None:
     assert doc["face-detection"][0]["predictions"][0]["class"] == "face"
 
 
+async def test_a_put_after_submit_changes_nothing_the_job_runs_or_bills(
+    env: Env, video: bytes, tmp_path: Path
+) -> None:
+    """Issue 15 item 6, through the routes: the signed URL still takes a longer video."""
+    url = await uploaded(env, video)
+    r = await submit(env, {"input_url": url, "infer_fps": 5, "models": [FACE]})
+    assert r.status_code == 200, r.text
+    longer = make_astronaut_video(tmp_path / "longer.mp4", frames=120).read_bytes()
+    put = await env.client.put(url, content=longer)
+    assert put.status_code == 200 and put.json()["size"] == len(longer) > len(video)
+    await env.worker.drain()
+    done = await status(env, r.json()["job_id"])
+    assert (done["status"], done["frames_done"], done["credits_charged"]) == (0, 10, 10)
+    assert len((await env.client.get(done["output_signed_url"])).json()["frame_offsets"]) == 10
+    assert env.accounts.credits.balance(env.user.id) == 90
+
+
 async def test_bearer_tokens_work_too_and_no_token_is_401(env: Env) -> None:
     body = {"file_name": "a.mp4"}
     bearer = {"Authorization": f"Bearer {env.token}"}
@@ -214,6 +231,8 @@ async def test_submit_validation(env: Env, video: bytes) -> None:
         ({"models": [FACE, FACE]}, 400, "once"),
         ({"models": [{**FACE, "inference_params": {"confidence": 5}}]}, 400, "confidence"),
         ({"input_url": "http://127.0.0.1:8000/v.mp4"}, 400, "private"),
+        ({"input_url": "http://localhost:8000/v.mp4"}, 400, "resolves to a private"),
+        ({"callback_url": "http://localhost/hook"}, 400, "resolves to a private"),
         ({"input_url": "http://2130706433/v.mp4"}, 400, "numeric"),
         ({"input_url": "file:///etc/passwd"}, 400, "http"),
         ({"callback_url": "http://10.0.0.1/hook"}, 400, "private"),

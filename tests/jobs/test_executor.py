@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from pathlib import Path
 
+import pytest
+
 from serve_app.accounts.credits import ReservationState
+from serve_app.errors import InsufficientCredits
 from serve_app.jobs.spec import models_to_json
 from serve_app.jobs.store.records import JobRecord
 from serve_app.jobs.store.tables import JobStatus
@@ -246,3 +250,70 @@ async def test_a_stopping_worker_gives_its_job_back(accounts, tmp_path, catalog,
     await fresh.stop()
     await fresh_loop
     assert ctx.store.get(job.id).status is JobStatus.SUCCEEDED
+
+
+async def test_a_job_outliving_the_reservation_timeout_is_charged_in_full(
+    accounts, tmp_path, catalog, astronaut_video
+):
+    """Issue 15 item 7: the age sweep leaves a running job's hold alone (it is leased)."""
+    ctx = jobs_context(accounts, tmp_path / "data", catalog, batches_in_flight=1)
+    user = make_user(accounts, credits=11)
+    key = upload(ctx, astronaut_video, user.id)
+    job = ctx.store.create(new_job(user, input_key=key), cost=11)
+    models = FakeModels(stall_after=1)
+    task = asyncio.ensure_future(JobExecutor(ctx, models).execute(claim(ctx, job)))
+    await asyncio.wait_for(models.stalled.wait(), 10)
+    # The run is now older than a (shortened) reservation timeout, and the sweep runs.
+    await asyncio.sleep(0.3)
+    accounts.credits.release_stale(dt.timedelta(seconds=0.1))
+    assert accounts.credits.state(job.reservation_id) is ReservationState.RESERVED
+    assert accounts.credits.balance(user.id) == 0
+    with pytest.raises(InsufficientCredits):  # the held credits cannot be spent elsewhere
+        accounts.credits.reserve(user.id, 11, "something else")
+    models.gate.set()
+    assert await asyncio.wait_for(task, 10) is JobStatus.SUCCEEDED
+    done = ctx.store.get(job.id)
+    assert (done.frames_done, done.credits_charged) == (10, 10)
+    assert accounts.credits.state(job.reservation_id) is ReservationState.CAPTURED
+    assert accounts.credits.balance(user.id) == 1 == accounts.credits.ledger_sum(user.id)
+
+
+async def test_a_dead_workers_job_hold_expires_and_the_retry_holds_again(
+    accounts, tmp_path, catalog, astronaut_video
+):
+    """The hold follows the job's lease: a dead worker's hold is released once the lease
+    has passed, and the next attempt reserves again before it processes anything."""
+    ctx = jobs_context(accounts, tmp_path / "data", catalog, lease_s=0.3)
+    user = make_user(accounts, credits=11)
+    key = upload(ctx, astronaut_video, user.id)
+    job = ctx.store.create(new_job(user, input_key=key, max_attempts=3), cost=11)
+    assert ctx.store.renew(job.id, claim(ctx, job).attempt, 0.3)  # then the worker dies
+    time.sleep(0.4)
+    assert accounts.credits.release_expired() == 1
+    assert accounts.credits.state(job.reservation_id) is ReservationState.RELEASED
+    assert accounts.credits.balance(user.id) == 11
+
+    await JobWorker(ctx, JobExecutor(ctx, FakeModels())).drain()
+    done = ctx.store.get(job.id)
+    assert (done.status, done.attempt, done.credits_charged) == (JobStatus.SUCCEEDED, 2, 10)
+    assert done.reservation_id != job.reservation_id
+    assert accounts.credits.state(done.reservation_id) is ReservationState.CAPTURED
+    assert accounts.credits.balance(user.id) == 1 == accounts.credits.ledger_sum(user.id)
+    assert ledger_kinds(accounts, user.id) == ["grant", "reserve", "release", "reserve"]
+
+
+async def test_a_requeued_job_keeps_its_hold_while_it_waits(
+    accounts, tmp_path, catalog, astronaut_video
+):
+    """A job given back to the queue holds its credits without a lease (the queued job
+    owns them); expired-lease sweeps leave it alone."""
+    ctx = jobs_context(accounts, tmp_path / "data", catalog, lease_s=0.3)
+    user = make_user(accounts, credits=11)
+    key = upload(ctx, astronaut_video, user.id)
+    job = ctx.store.create(new_job(user, input_key=key, max_attempts=3), cost=11)
+    claim(ctx, job)
+    time.sleep(0.4)
+    assert ctx.store.requeue_expired() == (1, 0)
+    assert accounts.credits.release_expired() == 0
+    assert accounts.credits.state(job.reservation_id) is ReservationState.RESERVED
+    assert accounts.credits.balance(user.id) == 0

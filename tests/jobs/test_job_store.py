@@ -179,15 +179,16 @@ def test_jobs_failed_at_submit_are_stored_finished(accounts) -> None:
 
 
 def test_a_reservation_swept_as_abandoned_is_charged_again_on_success(accounts) -> None:
-    """Accounts maintenance releases reservations older than its timeout, jobs' too."""
+    """Accounts maintenance releases unleased holds older than its timeout: a queued
+    job's too. A claimed job's hold has the job's lease and is left alone."""
     store = JobStore(accounts.database)
     user = make_user(accounts, credits=30)
     job = store.create(new_job(user), cost=20)
-    claimed = store.claim("w", 30)
-    assert claimed is not None
     accounts.credits.release(accounts.credits.reserve(user.id, 1, "x"))  # unrelated noise
     assert accounts.credits.release_stale(dt.timedelta(seconds=-1)) == 1  # the job's
     assert accounts.credits.balance(user.id) == 30
+    claimed = store.claim("w", 30)
+    assert claimed is not None
     assert store.complete(job.id, claimed.attempt, "results/x.json", 15)
     done = store.get(job.id)
     assert done.credits_charged == 15 and done.reservation_id != job.reservation_id
@@ -195,13 +196,27 @@ def test_a_reservation_swept_as_abandoned_is_charged_again_on_success(accounts) 
     assert accounts.credits.state(done.reservation_id) is ReservationState.CAPTURED
 
 
+def test_a_claimed_jobs_hold_follows_its_lease(accounts) -> None:
+    store = JobStore(accounts.database)
+    user = make_user(accounts, credits=30)
+    job = store.create(new_job(user), cost=20)
+    claimed = store.claim("w", 30)
+    assert claimed is not None
+    assert accounts.credits.release_stale(dt.timedelta(seconds=-1)) == 0
+    assert accounts.credits.release_expired() == 0
+    assert accounts.credits.state(job.reservation_id) is ReservationState.RESERVED
+    assert store.renew(job.id, claimed.attempt, -1)  # the lease (and the hold's) ran out
+    assert accounts.credits.release_expired() == 1
+    assert accounts.credits.balance(user.id) == 30
+
+
 def test_a_swept_reservation_the_balance_no_longer_covers_charges_nothing(accounts) -> None:
     store = JobStore(accounts.database)
     user = make_user(accounts, credits=20)
     job = store.create(new_job(user), cost=20)
+    accounts.credits.release_stale(dt.timedelta(seconds=-1))
     claimed = store.claim("w", 30)
     assert claimed is not None
-    accounts.credits.release_stale(dt.timedelta(seconds=-1))
     store.create(new_job(user), cost=15)  # spends the returned credits elsewhere
     assert store.complete(job.id, claimed.attempt, "results/x.json", 15)
     assert store.get(job.id).status is JobStatus.SUCCEEDED

@@ -160,6 +160,15 @@ class FakeS3:
             raise self._missing()
         return {"ContentLength": len(self.objects[Bucket, Key])}
 
+    def copy_object(self, Bucket: str, Key: str, CopySource: dict[str, str]) -> None:
+        source = (CopySource["Bucket"], CopySource["Key"])
+        if source not in self.objects:
+            raise self._missing()
+        self.objects[Bucket, Key] = self.objects[source]
+
+    def generate_presigned_url(self, **kwargs: Any) -> str:
+        return str(s3_client().generate_presigned_url(**kwargs))  # offline
+
     def delete_object(self, Bucket: str, Key: str) -> None:
         self.objects.pop((Bucket, Key), None)
 
@@ -188,3 +197,19 @@ async def test_s3_store_operations_against_a_fake_client(tmp_path: Path) -> None
         store.open("uploads/a.mp4")
     with pytest.raises(NotFound):
         store.download_to("uploads/a.mp4", tmp_path / "b")
+
+
+async def test_copies_are_snapshots_in_both_stores(tmp_path: Path) -> None:
+    """A job's bound input (``copy``) keeps its bytes when the upload is replaced."""
+    stores: list[Any] = [LocalBlobStore(tmp_path / "blobs"), S3BlobStore("b", client=FakeS3())]
+    for store in stores:
+        await store.put_stream("uploads/a.mp4", chunks(b"short"), 100)
+        assert store.copy("uploads/a.mp4", "inputs/job-1.mp4") == 5
+        await store.put_stream("uploads/a.mp4", chunks(b"a longer one"), 100)
+        store.put_bytes("uploads/a.mp4", b"and another")
+        assert store.read_bytes("inputs/job-1.mp4") == b"short"
+        assert store.read_bytes("uploads/a.mp4") == b"and another"
+        with pytest.raises(NotFound):
+            store.copy("uploads/missing.mp4", "inputs/job-2.mp4")
+        assert not store.exists("inputs/job-2.mp4")
+    assert not list((tmp_path / "blobs" / ".tmp").iterdir())

@@ -87,6 +87,23 @@ def test_wrong_type_at_chunk_zero_discards_the_upload(store, tmp_path):
         put(store, tmp_path, 1, 2, b"x" * 10)
 
 
+def test_rejected_uploads_leave_no_more_tombstones_than_the_open_uploads_limit(store, tmp_path):
+    """Issue 15 item 11a: rejections cost nothing on disk beyond the per-user limit (2)."""
+    for i in range(6):  # each a new upload refused at its first chunk: no quota spent
+        with pytest.raises(UnsupportedMedia):
+            put(store, tmp_path, 0, 2, b"hello, plain text", upload_id=f"bad{i}")
+    for i in range(3):  # each opened (counted), then rejected (no longer counted)
+        put(store, tmp_path, 1, 2, b"x" * 10, upload_id=f"opened{i}")
+        with pytest.raises(UnsupportedMedia):
+            put(store, tmp_path, 0, 2, b"hello, plain text", upload_id=f"opened{i}")
+    user_dir = next(p for p in store.root.iterdir() if not p.name.startswith("."))
+    assert len(list(user_dir.glob("*.gone"))) <= store.settings.max_open_uploads
+    assert leftovers(store.root) == []
+    with pytest.raises(Gone, match="rejected"):  # the latest rejection still answers 410
+        put(store, tmp_path, 1, 2, b"x" * 10, upload_id="opened2")
+    put(store, tmp_path, 0, 2, JPEG_HEAD, upload_id="good")  # and the user may upload
+
+
 def test_size_cap_follows_the_type_of_chunk_zero(store, tmp_path):
     put(store, tmp_path, 0, 4, JPEG_HEAD + b"\0" * 400)  # an image: 1000 bytes at most
     put(store, tmp_path, 1, 4, b"\0" * 400)

@@ -67,10 +67,10 @@ def charge_in(
 ) -> tuple[int, str] | None:
     """Settle ``reservation_id`` for ``amount``; returns ``(charged, reservation id)``.
 
-    A reservation held longer than ``accounts.reservation_timeout_s`` is released by the
-    accounts maintenance sweep (it cannot tell a long job from a crashed request); then
-    ``amount`` is charged afresh, in a savepoint, if the balance still covers it.
-    Returns None when nothing could be charged.
+    A running job's hold carries the job's lease, so the accounts sweeps leave it alone;
+    should it have been released anyway (an attempt that lost its lease and finished
+    late is fenced before this), ``amount`` is charged afresh, in a savepoint, if the
+    balance still covers it. Returns None when nothing could be charged.
     """
     charged = settle_in(session, reservation_id, amount)
     if charged is not None:

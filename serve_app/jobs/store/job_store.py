@@ -9,6 +9,13 @@ so a worker that lost its lease, or whose job was cancelled, changes nothing and
 learns so from the ``False`` it gets back. Credits move in the same transaction as
 the status change that decides them.
 
+A job's credit hold follows the job's lease: claiming, renewing and progress give the
+hold the job's ``lease_expires_at``, so the accounts sweeps never release the hold of a
+job that is running, however long it runs, and release a dead worker's once its lease
+has passed. A queued job's hold has no lease (the job row owns it). An attempt whose
+hold was released meanwhile reserves again before it processes a frame
+(:meth:`JobStore.reserve`).
+
 Every committed status change is counted in ``serve_app_job_transitions`` (after the
 commit, and only when the guarded update matched), credits captured on success in
 ``serve_app_credits_charged{kind="job"}``; :meth:`JobStore.counts` is the cheap
@@ -24,7 +31,8 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from serve_app.accounts.credits import release_in, reserve_in
+from serve_app.accounts.credits import ReservationState, release_in, reserve_in
+from serve_app.accounts.models import ReservationRow
 from serve_app.errors import Conflict, NotFound
 from serve_app.jobs.store.billing import charge_in
 from serve_app.jobs.store.records import JobRecord, NewJob
@@ -181,6 +189,7 @@ class JobStore:
             ).scalar_one_or_none()
             if claimed is None:
                 return None
+            self._lease_hold(session, claimed)
             row = session.get(JobRow, claimed, populate_existing=True)
             assert row is not None
             record = JobRecord.from_row(row)
@@ -200,25 +209,44 @@ class JobStore:
         )
         return _rowcount(result) == 1
 
+    @staticmethod
+    def _lease_hold(session: Session, job_id: str) -> None:
+        """Give the job's held reservation the job's own lease (None while queued)."""
+        job = select(JobRow).where(JobRow.id == job_id)
+        session.execute(
+            update(ReservationRow)
+            .where(
+                ReservationRow.id == job.with_only_columns(JobRow.reservation_id).scalar_subquery(),
+                ReservationRow.state == ReservationState.RESERVED.value,
+            )
+            .values(
+                lease_expires_at=job.with_only_columns(JobRow.lease_expires_at).scalar_subquery()
+            )
+            .execution_options(synchronize_session=False)
+        )
+
     def renew(self, job_id: str, attempt: int, lease_s: float) -> bool:
-        """Extend the lease; False when this attempt no longer owns a running job."""
+        """Extend the lease (and the hold's); False when this attempt lost the job."""
         now = self._clock()
         with self._db.transaction() as session:
-            return self._guarded(
+            renewed = self._guarded(
                 session,
                 job_id,
                 attempt,
                 lease_expires_at=now + dt.timedelta(seconds=lease_s),
                 heartbeat_at=now,
             )
+            if renewed:
+                self._lease_hold(session, job_id)
+            return renewed
 
     def progress(
         self, job_id: str, attempt: int, frames_done: int, frames_total: int, lease_s: float
     ) -> bool:
-        """Record progress (and renew the lease); False when fenced out or cancelled."""
+        """Record progress (and renew the leases); False when fenced out or cancelled."""
         now = self._clock()
         with self._db.transaction() as session:
-            return self._guarded(
+            moved = self._guarded(
                 session,
                 job_id,
                 attempt,
@@ -227,9 +255,16 @@ class JobStore:
                 lease_expires_at=now + dt.timedelta(seconds=lease_s),
                 heartbeat_at=now,
             )
+            if moved:
+                self._lease_hold(session, job_id)
+            return moved
 
     def reserve(self, job_id: str, attempt: int, user_id: int, cost: int) -> bool:
-        """Reserve ``cost`` for a job that had no estimate at submit; False when fenced.
+        """Make sure the attempt holds credits before it runs; False when fenced.
+
+        Reserves ``cost`` when the job has no held reservation: none was made at submit
+        (no estimate), or it was released meanwhile (a dead worker's expired hold). The
+        new hold has the job's lease.
 
         Raises:
             InsufficientCredits: the balance does not cover ``cost``.
@@ -237,14 +272,22 @@ class JobStore:
         try:
             with self._db.transaction() as session:
                 current = session.scalar(select(JobRow.reservation_id).where(JobRow.id == job_id))
-                if current is not None:
+                if current is not None and self._held(session, current):
                     return True
                 reservation = reserve_in(session, user_id, cost, f"video job {job_id}")
                 if not self._guarded(session, job_id, attempt, reservation_id=reservation.id):
                     raise _Fenced
+                self._lease_hold(session, job_id)
                 return True
         except _Fenced:
             return False
+
+    @staticmethod
+    def _held(session: Session, reservation_id: str) -> bool:
+        state = session.scalar(
+            select(ReservationRow.state).where(ReservationRow.id == reservation_id)
+        )
+        return state == ReservationState.RESERVED.value
 
     def complete(self, job_id: str, attempt: int, result_key: str, cost: int) -> bool:
         """``running`` → ``succeeded`` for ``attempt`` only, capturing ``cost`` credits.
@@ -322,6 +365,8 @@ class JobStore:
                 lease_owner=None,
                 lease_expires_at=None,
             )
+            if requeued:
+                self._lease_hold(session, job_id)
         if requeued:
             metrics.record_job_transition(JobStatus.QUEUED.value)
         return requeued
@@ -334,17 +379,24 @@ class JobStore:
         now = self._clock()
         expired = (JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now)
         with self._db.transaction() as session:
-            requeued = session.execute(
-                update(JobRow)
-                .where(*expired, JobRow.attempt < JobRow.max_attempts)
-                .values(
-                    status=JobStatus.QUEUED.value,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
+            requeued = (
+                session.execute(
+                    update(JobRow)
+                    .where(*expired, JobRow.attempt < JobRow.max_attempts)
+                    .values(
+                        status=JobStatus.QUEUED.value,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                    )
+                    .returning(JobRow.id)
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
+                .scalars()
+                .all()
             )
+            for job_id in requeued:
+                self._lease_hold(session, job_id)
             exhausted = session.execute(
                 select(JobRow.id, JobRow.attempt).where(
                     *expired, JobRow.attempt >= JobRow.max_attempts
@@ -359,7 +411,7 @@ class JobStore:
                     WORKER_LOST,
                     f"the job's worker stopped responding {attempt} times; giving up",
                 )
-        back = _rowcount(requeued)
+        back = len(requeued)
         metrics.record_job_transition(JobStatus.QUEUED.value, back)
         metrics.record_job_transition(JobStatus.FAILED.value, failed)
         return back, failed

@@ -11,10 +11,11 @@ import re
 import secrets
 import uuid
 from dataclasses import replace
+from pathlib import PurePath
 from typing import Any
 
 from serve_app.accounts.users import User
-from serve_app.errors import InvalidRequest, MediaTooLarge, PermissionDenied
+from serve_app.errors import InvalidRequest, MediaTooLarge, NotFound, PermissionDenied
 from serve_app.frame_models.resolved import resolve_model
 from serve_app.jobs import rules
 from serve_app.jobs.callbacks import send_callback
@@ -23,7 +24,6 @@ from serve_app.jobs.spec import JobRequest, models_to_json
 from serve_app.jobs.status import public_status
 from serve_app.jobs.store.records import JobRecord, NewJob
 from serve_app.media.probe import probe_video
-from serve_app.net.netguard import parse_target
 from serve_app.storage.signed_urls import query_params
 
 logger = logging.getLogger(__name__)
@@ -57,20 +57,59 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
     """Check and store a job; reserve its credits when the input can be probed here.
 
     Raises:
-        InvalidRequest, UnknownModel: bad fps, models, URLs; PermissionDenied: someone
-        else's upload; InsufficientCredits: the estimate exceeds the balance;
+        InvalidRequest, UnknownModel: bad fps, models, nothing uploaded yet.
+        UrlRefused (400): an ``input_url`` or ``callback_url`` the fetcher would refuse.
+        PermissionDenied: someone else's upload.
+        InsufficientCredits: the estimate exceeds the balance.
         MediaRejected, MediaTooLarge, UnsupportedMedia: a bad upload.
     """
     jobs = ctx.jobs
     rules.check_request(jobs, request.infer_fps, len(request.models))
     for spec in request.models:
         resolve_model(ctx.catalog, spec, ctx.profiles, ctx.default_model)
-    key = _own_upload(ctx, user, request.input_url)
-    if key is None:
-        parse_target(request.input_url)
+    upload = _own_upload(ctx, user, request.input_url)
+    if upload is None:
+        await asyncio.to_thread(ctx.http.check, request.input_url)
     if request.callback_url is not None:
-        parse_target(request.callback_url)
+        await asyncio.to_thread(ctx.http.check, request.callback_url)
     job_id = str(uuid.uuid4())
+    key = await _bind_upload(ctx, upload, job_id) if upload else None
+    try:
+        record = await _create(ctx, user, request, job_id, key)
+    except BaseException:
+        if key is not None:
+            await asyncio.to_thread(ctx.blobs.delete, key)
+        raise
+    if ctx.wake is not None and record.error_code is None:
+        try:
+            ctx.wake()
+        except Exception:
+            logger.warning("could not wake the job runner; it will poll", exc_info=True)
+    body: dict[str, Any] = {"job_id": job_id, "message": _submitted(record)}
+    if record.callback_secret:
+        body["callback_secret"] = record.callback_secret
+    return body
+
+
+async def _bind_upload(ctx: JobsContext, upload: str, job_id: str) -> str:
+    """Copy the upload to a key of the job's own (``inputs/<job id><ext>``).
+
+    The job reads and is billed for this copy only: its signed upload URL stays valid,
+    and whatever is uploaded there later is a new object the job never sees.
+    """
+    key = f"inputs/{job_id}{PurePath(upload).suffix}"
+    try:
+        await asyncio.to_thread(ctx.blobs.copy, upload, key)
+    except NotFound:
+        raise InvalidRequest("nothing has been uploaded to input_url yet") from None
+    return key
+
+
+async def _create(
+    ctx: JobsContext, user: User, request: JobRequest, job_id: str, key: str | None
+) -> JobRecord:
+    """Store the job; with a local input, probe it and reserve the estimated cost."""
+    jobs = ctx.jobs
     job = NewJob(
         id=job_id,
         user_id=user.id,
@@ -86,8 +125,6 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
     cost = 0
     local = ctx.blobs.local_path(key) if key else None
     if local is not None:
-        if not local.is_file():
-            raise InvalidRequest("nothing has been uploaded to input_url yet")
         info = await asyncio.to_thread(probe_video, local, ctx.settings.media)
         frames = rules.estimate_frames(info.duration_s, info.frame_count, request.infer_fps)
         too_many = rules.frame_limit_problem(jobs, frames)
@@ -98,16 +135,7 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
             job = replace(job, error_code=rules.INFER_FPS_TOO_HIGH, error_message=too_fast)
         elif job.billable:
             cost = rules.job_cost(jobs, request.models, frames)
-    record = await asyncio.to_thread(ctx.store.create, job, cost=cost, reason=f"video job {job_id}")
-    if ctx.wake is not None and record.error_code is None:
-        try:
-            ctx.wake()
-        except Exception:
-            logger.warning("could not wake the job runner; it will poll", exc_info=True)
-    body: dict[str, Any] = {"job_id": job_id, "message": _submitted(record)}
-    if record.callback_secret:
-        body["callback_secret"] = record.callback_secret
-    return body
+    return await asyncio.to_thread(ctx.store.create, job, cost=cost, reason=f"video job {job_id}")
 
 
 def _submitted(record: JobRecord) -> str:

@@ -159,12 +159,8 @@ class JobExecutor:
             if too_many is not None:
                 raise JobFailure(rules.TOO_MANY_FRAMES, too_many)
             cost = rules.job_cost(jobs, models, plan.count) if job.billable else 0
-            fenced = (
-                cost > 0
-                and job.reservation_id is None
-                and not await asyncio.to_thread(
-                    store.reserve, job.id, job.attempt, job.user_id, cost
-                )
+            fenced = cost > 0 and not await asyncio.to_thread(
+                store.reserve, job.id, job.attempt, job.user_id, cost
             )
             if fenced:
                 return None
