@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,11 +44,18 @@ class Site:
 
 
 def build_site(
-    engine_pair, tmp_path: Path, *, story: bool = True, jobs: bool = True
+    engine_pair,
+    tmp_path: Path,
+    *,
+    story: bool = True,
+    jobs: bool = True,
+    http: dict[str, Any] | None = None,
 ) -> tuple[Site, Callable[[], None]]:
     profile, engine = engine_pair
     settings = Settings(
-        data_dir=tmp_path / "data", accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000}
+        data_dir=tmp_path / "data",
+        accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000},
+        http=http or {},
     )
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, settings.media
