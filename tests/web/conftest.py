@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from serve_app.accounts.context import AccountsContext, open_accounts
 from serve_app.accounts.users import User, create_user
@@ -32,6 +33,8 @@ class Site:
     accounts: AccountsContext
     user: User
     client: Callable[..., httpx.AsyncClient]
+    #: The ASGI app itself (to serve it on a real port).
+    app: FastAPI
 
     @contextlib.asynccontextmanager
     async def signed_in(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -84,7 +87,7 @@ def build_site(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
         return httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30)
 
-    return Site(accounts, user, client), accounts.close
+    return Site(accounts, user, client, app), accounts.close
 
 
 @pytest.fixture
