@@ -41,6 +41,8 @@ async def test_docs_pages_load_nothing_from_other_hosts(site: Site, page: str, p
                 assert ASSETS[url.rsplit("/", 1)[1]] in asset.headers["content-type"]
         assert prefix + "/openapi.json" in urls
         assert "cdn" not in response.text and "fonts.googleapis" not in response.text
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "http" not in policy
 
 
 async def test_openapi_schema_lists_no_docs_pages(site: Site) -> None:
