@@ -8,9 +8,10 @@ embedded CPU profile's. Model profiles are separate (``configs/models/*.yaml``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings, AdmissionSettings
@@ -27,6 +28,45 @@ from serve_app.uploads.settings import UploadSettings
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 MIB = 1024 * 1024
+
+#: Pages served from this machine, any port: the embedded profile's CORS allow-list.
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+_ORIGIN = re.compile(
+    r"\*|https?://[^/\s*:]+(:(\d{1,5}|\*))?|https?://\[[0-9a-f:.]+\](:(\d{1,5}|\*))?"
+)
+
+
+class HttpSettings(BaseModel):
+    """The HTTP front: which other origins' pages may call the API (CORS), which proxies
+    may name the client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Origins (``scheme://host[:port]``) whose pages may call the API with
+    #: ``fetch``; ``:*`` matches any port, ``*`` any origin. Never with cookies:
+    #: cross-origin callers send ``Authorization: Bearer``. Empty: no CORS at all.
+    cors_allow_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = [origin.strip().rstrip("/").lower() for origin in value]
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"not an origin (scheme://host[:port|:*]): {origin!r}")
+        return origins
+
+    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+    #: ``X-Forwarded-For`` names the client. Empty: the client is the socket's peer,
+    #: for every per-address limit. ``serve-app serve`` starts Ray with
+    #: ``FORWARDED_ALLOW_IPS`` set from it; a cluster started otherwise needs that
+    #: variable in the environment of ``ray start`` (see docs/operations.md).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        return [check_proxy_entry(entry) for entry in value]
 
 
 class Settings(BaseSettings):
@@ -65,6 +105,8 @@ class Settings(BaseSettings):
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     #: ``POST /analyze/``: cost, file caps, frame and token budgets (``SERVE_APP_STORY__*``).
     story: StorySettings = Field(default_factory=StorySettings)
+    #: CORS allow-list (``SERVE_APP_HTTP__CORS_ALLOW_ORIGINS='["https://app.example"]'``).
+    http: HttpSettings = Field(default_factory=HttpSettings)
     #: Log lines as JSON objects with the request id (``SERVE_APP_LOG_JSON=true``);
     #: text otherwise. Every replica configures the ``serve_app`` logger with it.
     log_json: bool = False
@@ -78,17 +120,6 @@ class Settings(BaseSettings):
     #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
     #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
     allowed_media_roots: list[Path] = Field(default_factory=list)
-    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose
-    #: ``X-Forwarded-For`` names the client. Empty: the client is the socket's peer,
-    #: for every per-address limit. ``serve-app serve`` starts Ray with
-    #: ``FORWARDED_ALLOW_IPS`` set from it; a cluster started otherwise needs that
-    #: variable in the environment of ``ray start`` (see docs/operations.md).
-    trusted_proxies: list[str] = Field(default_factory=list)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxy_addresses(cls, value: list[str]) -> list[str]:
-        return [check_proxy_entry(entry) for entry in value]
 
     @property
     def spool_dir(self) -> Path:

@@ -106,7 +106,7 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
     resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)
     resolved.write_text(yaml.safe_dump(config, sort_keys=False))
-    trusted = Settings(**config["applications"][0]["args"]["settings"]).trusted_proxies
+    trusted = Settings(**config["applications"][0]["args"]["settings"]).http.trusted_proxies
     # Serve's HTTP proxy (uvicorn) reads this when the cluster we start here starts it.
     os.environ.update(proxy_trust_environment(trusted))
     http = config.get("http_options", {})

@@ -58,7 +58,7 @@ class Ingress:
     ) -> None:
         configure_logging(json=settings.log_json)
         # The proxy and this replica inherit the environment Ray was started with.
-        mismatch = proxy_trust_mismatch(settings.trusted_proxies)
+        mismatch = proxy_trust_mismatch(settings.http.trusted_proxies)
         if mismatch is not None:
             logger.warning(mismatch)
         dispatched = DispatchCounter()

@@ -14,6 +14,7 @@ from serve_app.http.api.jobs import install_jobs, install_workspace
 from serve_app.http.api.routes import analyze, capabilities, health, openai
 from serve_app.http.api.routes import story as story_routes
 from serve_app.http.context import AppContext
+from serve_app.http.cors import install_cors
 from serve_app.http.errors import install_error_handlers
 from serve_app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from serve_app.http.web.install import install_web
@@ -49,13 +50,16 @@ def create_app(
             "Image and video understanding on Ray Serve: upload media, get descriptions "
             "from a vision-language model (Qwen2.5-VL)."
         ),
+        # Served offline by install_web (FastAPI's own pages load a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     watch_spool(accounts, settings)
     app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
     install_error_handlers(app)
     install_accounts(app, accounts)
     app.state.anonymous_story = AnonymousStory(
-        accounts.settings, listen_host, trusted_proxies=tuple(settings.trusted_proxies)
+        accounts.settings, listen_host, trusted_proxies=tuple(settings.http.trusted_proxies)
     )
     app.include_router(health.router)
     app.include_router(analyze.router)
@@ -70,6 +74,9 @@ def create_app(
         install_workspace(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AdmissionMiddleware, accounts=accounts, settings=settings.admission)
+    # Outside admission and auth: preflights are answered before either, and their
+    # refusals (401, 429, 503) still carry CORS headers the calling page can read.
+    install_cors(app, settings.http.cors_allow_origins)
     app.add_middleware(RequestIdMiddleware, echo=echo_request_id)
     return app
 

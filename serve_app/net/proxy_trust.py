@@ -5,7 +5,7 @@ last untrusted ``X-Forwarded-For`` hop when the peer is in ``FORWARDED_ALLOW_IPS
 by default ``127.0.0.1,::1``. With that default any loopback client can claim to be
 anyone, and every per-address limiter (logins, failed authentications, anonymous
 stories) sees a new client per request. The service therefore starts Ray with the
-variable set from the ``trusted_proxies`` setting (empty: the socket peer is the
+variable set from the ``http.trusted_proxies`` setting (empty: the socket peer is the
 client); uvicorn reads it in the proxy process when Serve starts, so it has to be in
 the environment of whatever starts the Ray cluster.
 """
@@ -50,7 +50,7 @@ def proxy_trust_mismatch(
         return None
     return (
         f"Serve's HTTP proxy may trust X-Forwarded-For from {', '.join(in_effect) or 'nobody'}"
-        f" but trusted_proxies is [{', '.join(configured)}]: per-address limits can be"
+        f" but http.trusted_proxies is [{', '.join(configured)}]: per-address limits can be"
         f" evaded; start Ray with {PROXY_TRUST_VARIABLE}={','.join(configured)!r}"
         " (serve-app serve does)"
     )

@@ -64,7 +64,7 @@ def test_trust_in_effect_and_mismatch() -> None:
 
 
 def test_setting_accepts_addresses_and_networks_only() -> None:
-    settings = Settings(trusted_proxies=["10.0.0.0/8", "::1", "192.0.2.4"])
-    assert settings.trusted_proxies == ["10.0.0.0/8", "::1", "192.0.2.4"]
+    settings = Settings(http={"trusted_proxies": ["10.0.0.0/8", "::1", "192.0.2.4"]})
+    assert settings.http.trusted_proxies == ["10.0.0.0/8", "::1", "192.0.2.4"]
     with pytest.raises(ValidationError):
-        Settings(trusted_proxies=["proxy.example"])
+        Settings(http={"trusted_proxies": ["proxy.example"]})

@@ -40,7 +40,13 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser_args() -> list[str]:
+    """Chromium's command line; a module overrides this fixture to add switches."""
+    return LAUNCH_ARGS
+
+
+@pytest.fixture(scope="module")
+def browser(browser_args: list[str]) -> Iterator[Any]:
     """One Chromium per test module (skipped, with the reason, when it is missing).
 
     Module-scoped on purpose: while Playwright's sync API is open its event loop counts
@@ -58,7 +64,7 @@ def browser() -> Iterator[Any]:
     except ImportError:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=path, args=LAUNCH_ARGS)
+        instance = playwright.chromium.launch(executable_path=path, args=browser_args)
         try:
             yield instance
         finally:

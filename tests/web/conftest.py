@@ -6,9 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from serve_app.accounts.context import AccountsContext, open_accounts
 from serve_app.accounts.users import User, create_user
@@ -31,6 +33,8 @@ class Site:
     accounts: AccountsContext
     user: User
     client: Callable[..., httpx.AsyncClient]
+    #: The ASGI app itself (to serve it on a real port).
+    app: FastAPI
 
     @contextlib.asynccontextmanager
     async def signed_in(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -43,11 +47,18 @@ class Site:
 
 
 def build_site(
-    engine_pair, tmp_path: Path, *, story: bool = True, jobs: bool = True
+    engine_pair,
+    tmp_path: Path,
+    *,
+    story: bool = True,
+    jobs: bool = True,
+    http: dict[str, Any] | None = None,
 ) -> tuple[Site, Callable[[], None]]:
     profile, engine = engine_pair
     settings = Settings(
-        data_dir=tmp_path / "data", accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000}
+        data_dir=tmp_path / "data",
+        accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000},
+        http=http or {},
     )
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, settings.media
@@ -76,7 +87,7 @@ def build_site(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
         return httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30)
 
-    return Site(accounts, user, client), accounts.close
+    return Site(accounts, user, client, app), accounts.close
 
 
 @pytest.fixture

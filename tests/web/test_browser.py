@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -333,3 +334,89 @@ def test_every_page_fits_and_works_at_each_width(
     finally:
         context.close()
     assert problems.errors == []
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_main_page_signed_out_and_in(
+    browser, service: Service, signed_in: dict[str, Any], viewport: str
+) -> None:
+    """``GET /`` is the main page: sign in from it, then it links to the app."""
+    problems = PageProblems()
+    size = DESKTOP if viewport == "desktop" else PHONE
+    context = browser.new_context(viewport=size)
+    try:
+        page = context.new_page()
+        problems.watch(page)
+        page.goto(f"{service.url}/")
+        assert page.url == f"{service.url}/"  # no redirect
+        expect(page.locator("h1")).to_have_count(1)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the main page scrolls sideways at {viewport} width"
+        for name in ("docs", "redoc", "ui/api"):
+            expect(page.locator(f"main a[href='{PREFIX}/{name}']")).to_be_visible()
+        screenshot(page, f"home-signed-out-{viewport}")
+        page.click("#sign-in")
+        page.wait_for_url(re.compile(rf"^http://[^/]+{PREFIX}/ui/login"))
+    finally:
+        context.close()
+    context = browser.new_context(viewport=size, storage_state=signed_in)
+    try:
+        page = context.new_page()
+        problems.watch(page)
+        page.goto(f"{service.url}/")
+        expect(page.locator("#credits")).to_be_visible()
+        page.click("#open-app")
+        page.wait_for_url(re.compile(rf"^http://[^/]+{PREFIX}/ui/analyze$"))
+    finally:
+        context.close()
+    assert problems.errors == []
+
+
+def test_offline_docs_under_the_route_prefix(browser, service: Service) -> None:
+    """/docs and /redoc through Serve's proxy, every request off loopback blocked."""
+    problems = PageProblems()
+    page = browser.new_page()
+    problems.watch(page)
+    offsite: list[str] = []
+
+    def loopback_only(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("http") and host not in ("127.0.0.1", "localhost"):
+            offsite.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", loopback_only)
+    page.goto(f"{service.url}/docs")
+    expect(page.locator(".opblock-summary-path[data-path='/videoinfer/']").first).to_be_visible()
+    page.goto(f"{service.url}/redoc")
+    expect(page.get_by_role("heading", name="operation/write_story").first).to_be_visible()
+    page.close()
+    assert offsite == []
+    # ReDoc's sidebar logo (its CDN) is refused by the page's CSP, before any request.
+    assert all("cdn.redoc.ly" in e for e in problems.errors if "Content Security" in e)
+    assert [e for e in problems.errors if "Content Security" not in e] == []
+
+
+def test_cors_through_the_serve_proxy(service: Service, alice: str) -> None:
+    origin = "http://127.0.0.1:5173"
+    preflight = httpx.options(
+        f"{service.url}/analyze/",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,idempotency-key",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-credentials" not in preflight.headers
+    me = httpx.get(
+        f"{service.url}/api/me", headers={"Origin": origin, "Authorization": f"Bearer {alice}"}
+    )
+    assert me.headers["access-control-allow-origin"] == origin
+    other = httpx.get(f"{service.url}/healthz", headers={"Origin": "http://evil.example"})
+    assert not any(name.startswith("access-control-") for name in other.headers)

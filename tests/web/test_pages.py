@@ -30,10 +30,42 @@ async def test_signed_out_pages_redirect_to_sign_in(site: Site, path: str) -> No
     assert response.headers["location"] == f"/ui/login?next={path}"
 
 
-async def test_root_leads_to_analyze(site: Site) -> None:
+async def test_main_page_for_a_signed_out_visitor(site: Site) -> None:
     async with site.client() as client:
-        assert (await client.get("/")).headers["location"] == "/ui/analyze"
+        response = await client.get("/")
         assert (await client.get("/ui")).headers["location"] == "/ui/analyze"
+    html = response.text
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "Describe images and videos" in html
+    assert 'id="sign-in" href="/ui/login"' in html and "serve-app create-user" in html
+    for link in ('href="/docs"', 'href="/redoc"', 'href="/ui/api"', 'href="/openapi.json"'):
+        assert link in html
+    for family in ("POST /api/analyze", "POST /analyze/", "POST /videoinfer/", "/v1/chat"):
+        assert family in html
+    assert "page-config" in html and 'id="sign-out"' not in html
+
+
+async def test_main_page_for_a_signed_in_visitor_links_to_the_app(site: Site) -> None:
+    async with site.signed_in() as client:
+        response = await client.get("/")
+    html = response.text
+    assert response.status_code == 200
+    assert 'id="open-app" href="/ui/analyze"' in html and 'id="sign-in"' not in html
+    assert 'id="sign-out"' in html and "<strong>alice</strong>" in html
+    assert page_config(html)["user"]["username"] == "alice"
+
+
+async def test_main_page_names_only_the_mounted_apis(tiny_engine, tmp_path: Path) -> None:
+    built, close = build_site(tiny_engine, tmp_path, story=False, jobs=False)
+    try:
+        async with built.client(root_path="/web") as client:
+            html = (await client.get("/web/")).text
+    finally:
+        close()
+    assert "POST /web/api/analyze" in html and 'href="/web/docs"' in html
+    assert "/analyze/</code>" not in html and "/videoinfer/" not in html
 
 
 async def test_sign_in_page(site: Site) -> None:

@@ -40,8 +40,26 @@ async def _signed_in(request: Request) -> Viewer | RedirectResponse:
 
 
 @router.get("/")
+async def main_page(request: Request) -> Response:
+    """What the service does, how to sign in and how to call the API, for everyone.
+
+    Signed-in visitors get the same page with a link to the app: ``GET /`` stays one
+    stable page (as the API documents describe it), the app is one click away.
+    """
+    viewer = await current_viewer(request)
+    return render(
+        request,
+        "home.html",
+        title="Image and video understanding",
+        viewer=viewer,
+        script="shell.js" if viewer is not None else None,
+        capabilities=_capabilities(request),
+        home=HOME,
+    )
+
+
 @router.get("/ui")
-async def home(request: Request) -> Response:
+async def app_home(request: Request) -> Response:
     return RedirectResponse(base_path(request) + HOME, status_code=303)
 
 
