@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from serve_app.cli.accounts import register_commands as register_account_commands
 from serve_app.config import resolve_config_path
 
@@ -26,6 +24,8 @@ DEFAULT_SERVE_CONFIG = "configs/serve-cpu.yaml"
 
 
 def load_serve_config(path: str | Path) -> dict[str, Any]:
+    import yaml
+
     data = yaml.safe_load(resolve_config_path(path).read_text())
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: a Serve config must be a YAML mapping")
@@ -99,12 +99,18 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
                     print(f"serve_app: tiny offline model at {ensure_tiny_model(target)}")
     resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)
-    resolved.write_text(yaml.safe_dump(config, sort_keys=False))
+    resolved.write_text(_yaml_dump(config))
     http = config.get("http_options", {})
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
     print(banner(ns.config, url))
     ray_serve_cli.main(args=["run", str(resolved)], prog_name="serve", standalone_mode=False)
     return 0
+
+
+def _yaml_dump(config: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def cli_command(cwd: Path | None = None) -> str:
