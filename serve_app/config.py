@@ -16,8 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serve_app.accounts.settings import AccountSettings, AdmissionSettings
 from serve_app.analysis.settings import AnalysisSettings
-from serve_app.chat.service import ChatConfig
-from serve_app.chat.settings import ChatSettings
+from serve_app.chat.settings import ChatConfig, ChatSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
 from serve_app.net.proxy_trust import check_proxy_entry

@@ -1,8 +1,10 @@
 import argparse
 import io
+from pathlib import Path
 
 import pytest
 
+import serve_app
 from serve_app.accounts.passwords import Passwords
 from serve_app.accounts.users import authenticate_password, find_user
 from serve_app.cli.accounts import read_password, register_commands
@@ -71,3 +73,45 @@ def test_password_prompt_needs_a_terminal():
     with pytest.raises(SystemExit, match="--password-stdin"):
         read_password(False, io.StringIO(""))
     assert read_password(True, io.StringIO("secret words\r\n")) == "secret words"
+
+
+#: The serving and media stack: account commands must not import any of it.
+SERVING_STACK = ("ray", "torch", "transformers", "vllm", "numpy", "av", "cv2", "PIL", "fastapi")
+
+
+def test_account_commands_import_only_what_they_use(tmp_path):
+    """create-user, create-token and list-users load config, accounts and migrations only."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import io, json, sys
+from serve_app.cli import main
+sys.stdin = io.StringIO("pw-admin-123\\n")
+codes = [
+    main(["create-user", "admin", "--admin", "--password-stdin", "--data-dir", {str(tmp_path)!r}]),
+    main(["create-token", "admin", "--data-dir", {str(tmp_path)!r}]),
+    main(["list-users", "--data-dir", {str(tmp_path)!r}]),
+]
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({SERVING_STACK!r}))
+print(json.dumps({{"codes": codes, "loaded": loaded}}))
+"""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "SERVE_APP_DATABASE_URL"}
+    }
+    # The checkout under test first (as for this process), whatever is installed.
+    root = str(Path(serve_app.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env |= {
+        "SERVE_APP_ACCOUNTS__ARGON2_TIME_COST": "1",
+        "SERVE_APP_ACCOUNTS__ARGON2_MEMORY_KIB": "8",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"codes": [0, 0, 0], "loaded": []}

@@ -19,18 +19,12 @@ from serve_app.accounts.rate_limit import LoginLimiter, RateLimiter, TokenBucket
 from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.tokens import ApiTokens
-from serve_app.accounts.users import count_admins
+from serve_app.accounts.users import FIRST_ADMIN_HINT, count_admins
 from serve_app.observability.cluster import ClusterStatsProvider, GpuProbe, InFlight
 from serve_app.observability.cpu import CpuMeter
 from serve_app.storage.db import Database, database_url_for, migrate
 
 logger = logging.getLogger(__name__)
-
-FIRST_ADMIN_HINT = (
-    "no admin account exists yet; create one with:\n"
-    "  serve-app create-user NAME --admin            (prompts for the password)\n"
-    '  echo "$PASSWORD" | serve-app create-user NAME --admin --password-stdin'
-)
 
 
 class Maintenance:

@@ -39,8 +39,8 @@ class UserRow(Base):
 class ApiTokenRow(Base):
     __tablename__ = "api_tokens"
 
-    #: Public id (random hex), used in ``DELETE /api/api_tokens/{id}``.
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: Public id, used in ``DELETE /api/api_tokens/{id}`` (1, 2, ... in creation order).
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     #: The first characters of the secret, shown in listings.

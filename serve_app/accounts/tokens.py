@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -24,11 +23,15 @@ _SECRET_BODY = r"[A-Za-z0-9_-]{43}"  # noqa: S105  (a pattern)
 #: Characters of the secret (after the prefix) kept for listings.
 SHOWN_CHARS = 6
 MAX_TOKENS_PER_USER = 100
+#: Token ids are positive 32-bit integers (the column's range on every backend).
+MAX_TOKEN_ID = 2**31 - 1
+_TOKEN_ID = re.compile(r"[1-9][0-9]{0,9}")
+UNKNOWN_ID = "no such API token"
 
 
 @dataclass(frozen=True)
 class ApiTokenInfo:
-    id: str
+    id: int
     name: str
     prefix: str
     created_at: dt.datetime
@@ -50,11 +53,19 @@ class CreatedToken:
 @dataclass(frozen=True)
 class TokenIdentity:
     user: User
-    token_id: str
+    token_id: int
 
 
 def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_token_id(text: str) -> int | None:
+    """The token id written in ``text`` (plain ASCII digits), or None if it names none."""
+    if _TOKEN_ID.fullmatch(text) is None:
+        return None
+    token_id = int(text)
+    return token_id if token_id <= MAX_TOKEN_ID else None
 
 
 class ApiTokens:
@@ -83,7 +94,6 @@ class ApiTokens:
             raise InvalidRequest("token names are 1-100 characters")
         secret = self.new_secret()
         row = ApiTokenRow(
-            id=uuid.uuid4().hex,
             user_id=user_id,
             name=name,
             prefix=secret[: len(self.prefix) + SHOWN_CHARS],
@@ -111,12 +121,14 @@ class ApiTokens:
             )
             return [ApiTokenInfo.from_row(r) for r in rows]
 
-    def revoke(self, user_id: int, token_id: str) -> None:
+    def revoke(self, user_id: int, token_id: int) -> None:
         """Revoke one of the user's own tokens.
 
         Raises:
             NotFound: no active token with that id belongs to ``user_id``.
         """
+        if not 1 <= token_id <= MAX_TOKEN_ID:
+            raise NotFound(UNKNOWN_ID)
         with self._db.transaction() as session:
             result = session.connection().execute(
                 update(ApiTokenRow)
@@ -128,7 +140,7 @@ class ApiTokens:
                 .values(revoked_at=utcnow())
             )
             if result.rowcount != 1:
-                raise NotFound("no such API token")
+                raise NotFound(UNKNOWN_ID)
 
     def authenticate(self, secret: str) -> TokenIdentity | None:
         """The token's user when ``secret`` is an active token; records ``last_used``."""

@@ -18,6 +18,12 @@ from serve_app.storage.orm import utcnow
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
+FIRST_ADMIN_HINT = (
+    "no admin account exists yet; create one with:\n"
+    "  serve-app create-user NAME --admin            (prompts for the password)\n"
+    '  echo "$PASSWORD" | serve-app create-user NAME --admin --password-stdin'
+)
+
 
 @dataclass(frozen=True)
 class User:

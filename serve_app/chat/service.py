@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from serve_app.accounts.charging import charge
@@ -40,7 +39,7 @@ from serve_app.chat.protocol import (
     Usage,
     VideoFramesPart,
 )
-from serve_app.chat.settings import ChatSettings
+from serve_app.chat.settings import ChatConfig, ChatSettings
 from serve_app.engines.base import GenerationDelta
 from serve_app.errors import ServeAppError
 from serve_app.media.frames import MediaKind
@@ -52,16 +51,6 @@ from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatMedia, Pipeline
 ENDPOINT = "POST /v1/chat/completions"
 #: Credits are reserved under this reason in the ledger.
 REASON = "chat"
-
-
-@dataclass(frozen=True)
-class ChatConfig:
-    """What the use case reads of the settings; built by ``Settings.chat_config``."""
-
-    chat: ChatSettings
-    media: MediaLimits
-    inline_media_bytes: int
-    spool_dir: Path
 
 
 @dataclass(frozen=True)

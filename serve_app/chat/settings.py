@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from serve_app.media.limits import MediaLimits
 
 MIB = 1024 * 1024
 
@@ -47,3 +52,13 @@ class ChatSettings(BaseModel):
     max_fps: float = Field(default=8.0, gt=0)
     max_frames: int = Field(default=32, ge=2, le=4096)
     fetch: ChatFetchSettings = Field(default_factory=ChatFetchSettings)
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """What the use case reads of the settings; built by ``Settings.chat_config``."""
+
+    chat: ChatSettings
+    media: MediaLimits
+    inline_media_bytes: int
+    spool_dir: Path

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from serve_app.cli.accounts import register_commands as register_account_commands
 from serve_app.config import resolve_config_path
 
@@ -30,6 +28,8 @@ DEFAULT_SERVE_CONFIG = "configs/serve-cpu.yaml"
 
 
 def load_serve_config(path: str | Path) -> dict[str, Any]:
+    import yaml
+
     data = yaml.safe_load(resolve_config_path(path).read_text())
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: a Serve config must be a YAML mapping")
@@ -105,7 +105,7 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
                     print(f"serve_app: tiny offline model at {ensure_tiny_model(target)}")
     resolved = Path(config["applications"][0]["args"]["settings"]["data_dir"]) / "serve-run.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)
-    resolved.write_text(yaml.safe_dump(config, sort_keys=False))
+    resolved.write_text(_yaml_dump(config))
     trusted = Settings(**config["applications"][0]["args"]["settings"]).http.trusted_proxies
     # Serve's HTTP proxy (uvicorn) reads this when the cluster we start here starts it.
     os.environ.update(proxy_trust_environment(trusted))
@@ -160,6 +160,12 @@ def run_until_signalled() -> int:
         ray.shutdown()
     print(f"serve_app: stopped after {time.monotonic() - started:.1f} s", flush=True)
     return 0
+
+
+def _yaml_dump(config: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def cli_command(cwd: Path | None = None) -> str:

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from serve_app.accounts.context import FIRST_ADMIN_HINT
 from serve_app.accounts.passwords import Passwords
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.tokens import ApiTokens
 from serve_app.accounts.users import (
+    FIRST_ADMIN_HINT,
     count_admins,
     create_user,
     find_user,

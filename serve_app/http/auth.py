@@ -103,7 +103,7 @@ def authenticate_request(
         identity = accounts.tokens.authenticate(secret)
         if identity is None:
             failed_authentication(accounts, request.client.host if request.client else "")
-        principal = Principal(identity.user, "token", identity.token_id)
+        principal = Principal(identity.user, "token", str(identity.token_id))
     else:
         cookie = request.cookies.get(accounts.settings.session_cookie)
         if cookie is None:

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from serve_app.accounts.models import ApiTokenRow
-from serve_app.accounts.tokens import ApiTokens
+from serve_app.accounts.tokens import ApiTokens, parse_token_id
 from serve_app.accounts.users import create_user
 from serve_app.errors import InvalidRequest, NotFound
 
@@ -62,6 +62,36 @@ def test_users_cannot_revoke_or_see_each_others_tokens(accounts, users):
         accounts.tokens.revoke(bob.id, created.info.id)
     assert accounts.tokens.list_active(bob.id) == []
     assert accounts.tokens.authenticate(created.token) is not None
+
+
+def test_ids_are_integers_counting_up_across_users(accounts, users):
+    alice, bob = users
+    first = accounts.tokens.create(alice.id, "laptop")
+    second = accounts.tokens.create(bob.id, "ci")
+    third = accounts.tokens.create(alice.id, "phone")
+    assert all(type(t.info.id) is int for t in (first, second, third))
+    assert 1 <= first.info.id < second.info.id < third.info.id
+    assert [t.id for t in accounts.tokens.list_active(alice.id)] == [first.info.id, third.info.id]
+    identity = accounts.tokens.authenticate(third.token)
+    assert identity is not None and identity.token_id == third.info.id
+
+
+@pytest.mark.parametrize("token_id", [0, -1, 2**31, 2**63, 10**30])
+def test_ids_outside_the_column_range_are_not_found(accounts, users, token_id):
+    alice, _ = users
+    accounts.tokens.create(alice.id, "laptop")
+    with pytest.raises(NotFound):
+        accounts.tokens.revoke(alice.id, token_id)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", 1), ("42", 42), ("2147483647", 2**31 - 1)]
+    + [(bad, None) for bad in ("", "0", "-1", "+1", "01", "1.0", "1e3", " 1", "abc", "2147483648")]
+    + [("f" * 32, None), ("\u0661", None), ("9" * 5000, None)],
+)
+def test_parse_token_id(text, expected):
+    assert parse_token_id(text) == expected
 
 
 def test_names_are_validated(accounts, users):

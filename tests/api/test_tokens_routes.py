@@ -71,6 +71,37 @@ async def test_other_users_tokens_are_invisible_and_404(api, tokens):
     assert (await api.get("/api/api_tokens", headers=auth(tokens["alice"]))).status_code == 200
 
 
+async def test_ids_are_integers_as_documented(api, tokens):
+    created = (
+        await api.post("/api/api_tokens", json={"name": "laptop"}, headers=auth(tokens["alice"]))
+    ).json()
+    listed = (await api.get("/api/api_tokens", headers=auth(tokens["alice"]))).json()["tokens"]
+    assert type(created["id"]) is int and [type(t["id"]) for t in listed] == [int, int]
+    assert listed[1]["id"] == created["id"] > listed[0]["id"]
+    revoked = await api.delete(f"/api/api_tokens/{created['id']}", headers=auth(tokens["alice"]))
+    assert revoked.status_code == 204
+
+
+@pytest.mark.parametrize(
+    "token_id", ["abc", "1.0", "-1", "0", "01", "%201", "1e3", "f" * 32, "9" * 40, "2147483648"]
+)
+async def test_ids_that_name_no_token_are_404(api, tokens, token_id):
+    response = await api.delete(f"/api/api_tokens/{token_id}", headers=auth(tokens["alice"]))
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "no such API token"}
+    listed = (await api.get("/api/api_tokens", headers=auth(tokens["alice"]))).json()["tokens"]
+    assert len(listed) == 1
+
+
+async def test_the_openapi_schema_says_ids_are_integers(api):
+    schema = (await api.get("/openapi.json")).json()
+    info = schema["components"]["schemas"]["TokenInfo"]["properties"]["id"]
+    assert info["type"] == "integer"
+    delete = schema["paths"]["/api/api_tokens/{token_id}"]["delete"]
+    (param,) = [p for p in delete["parameters"] if p["name"] == "token_id"]
+    assert param["schema"]["type"] == "integer"
+
+
 async def test_bodies_cannot_carry_extra_fields(api, tokens):
     for body in (
         {"name": "x", "is_admin": True},

@@ -41,7 +41,7 @@ class TokenCreateRequest(BaseModel):
 
 
 class TokenInfo(BaseModel):
-    id: str
+    id: int
     name: str
     prefix: str = Field(description="The first characters of the secret.")
     created_at: dt.datetime
@@ -53,7 +53,7 @@ class TokenListResponse(BaseModel):
 
 
 class TokenCreatedResponse(BaseModel):
-    id: str
+    id: int
     name: str
     token: str = Field(description="The secret. Shown only in this response; store it now.")
     prefix: str

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
-from serve_app.accounts.tokens import ApiTokenInfo
+from serve_app.accounts.tokens import UNKNOWN_ID, ApiTokenInfo, parse_token_id
+from serve_app.errors import NotFound
 from serve_app.http.api.account_schemas import (
     TokenCreatedResponse,
     TokenCreateRequest,
@@ -22,6 +25,16 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorResponse, "description": "Missing X-CSRF-Token (cookie auth)"},
     429: {"model": ErrorResponse, "description": "Rate limited (see Retry-After)"},
 }
+
+#: Read as text so that anything but an id answers 404 (no such token), not 400;
+#: documented as the integer it must be.
+TokenId = Annotated[
+    str,
+    Path(
+        description="The token's id, as listed.",
+        json_schema_extra={"type": "integer", "minimum": 1, "examples": [1]},
+    ),
+]
 
 
 def _info(token: ApiTokenInfo) -> TokenInfo:
@@ -67,7 +80,10 @@ async def create_token(
     status_code=204,
     responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No such token"}},
 )
-async def revoke_token(token_id: str, user: CurrentUser, accounts: Accounts) -> Response:
-    """Revoke one of the caller's tokens (another user's id: 404)."""
-    await run_in_threadpool(accounts.tokens.revoke, user.id, token_id[:64])
+async def revoke_token(token_id: TokenId, user: CurrentUser, accounts: Accounts) -> Response:
+    """Revoke one of the caller's tokens (another user's id, or no integer id: 404)."""
+    parsed = parse_token_id(token_id)
+    if parsed is None:
+        raise NotFound(UNKNOWN_ID)
+    await run_in_threadpool(accounts.tokens.revoke, user.id, parsed)
     return Response(status_code=204)
