@@ -17,7 +17,12 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 #: Fixtures shared by every test package (each module's docstring says what it offers).
-pytest_plugins = ["tests.support.databases", "tests.support.models", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.models",
+    "tests.support.browser",
+    "tests.support.redis_servers",
+]
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,13 @@ from serve_app.accounts.credits import Credits
 from serve_app.accounts.idempotency import IdempotencyStore
 from serve_app.accounts.leases import HoldLeases
 from serve_app.accounts.passwords import Passwords
-from serve_app.accounts.rate_limit import LoginLimiter, RateLimiter, TokenBucketLimiter
+from serve_app.accounts.rate_limit import (
+    InMemoryLimits,
+    LimiterFactory,
+    LoginLimiter,
+    RateLimiter,
+)
+from serve_app.accounts.redis_limits import RedisLimits
 from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
 from serve_app.accounts.settings import AccountSettings
 from serve_app.accounts.tokens import ApiTokens
@@ -98,9 +104,20 @@ class AccountsContext:
         session_key: bytes,
         *,
         stats_provider: ClusterStatsProvider | None = None,
+        limits: LimiterFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> AccountsContext:
-        """Wire the services over an already migrated ``database``."""
+        """Wire the services over an already migrated ``database``.
+
+        Rate limits come from ``limits``; by default from Redis when
+        ``settings.redis_url`` is set (shared by all replicas), else in process memory.
+        """
+        if limits is None:
+            limits = (
+                RedisLimits(settings.redis_url, settings.redis_outage)
+                if settings.redis_url
+                else InMemoryLimits(clock)
+            )
         credits = Credits(database)
         stale = dt.timedelta(seconds=settings.hold_lease_s)
         idempotency = IdempotencyStore(database, stale_after=stale)
@@ -114,17 +131,17 @@ class AccountsContext:
             sessions=sessions,
             credits=credits,
             idempotency=idempotency,
-            api_limiter=TokenBucketLimiter(
-                settings.rate_limit_per_s, settings.rate_limit_burst, clock=clock
+            api_limiter=limits.bucket(
+                "api", settings.rate_limit_per_s, settings.rate_limit_burst, what="requests"
             ),
             login_limiter=LoginLimiter(
-                settings.login_rate_per_minute, settings.login_burst, clock=clock
+                settings.login_rate_per_minute, settings.login_burst, limits=limits
             ),
-            auth_failures=TokenBucketLimiter(
+            auth_failures=limits.bucket(
+                "failed-auth",
                 settings.failed_auth_per_minute / 60.0,
                 settings.failed_auth_burst,
                 what="failed authentications from this address",
-                clock=clock,
             ),
             in_flight=InFlight(),
             gpu_probe=GpuProbe(),

@@ -1,8 +1,9 @@
-"""Token-bucket rate limits, in process memory.
+"""Token-bucket rate limits: the protocol, and buckets in process memory.
 
-Each ingress replica keeps its own buckets: with N replicas behind Serve's proxy, a
-caller gets up to N times the configured budget. That is the embedded default's
-trade-off; a shared store (Redis) can implement :class:`RateLimiter` later.
+With :class:`InMemoryLimits` each ingress replica keeps its own buckets: with N
+replicas behind Serve's proxy, a caller gets up to N times the configured budget. That
+is the embedded default's trade-off; :mod:`serve_app.accounts.redis_limits` shares
+the buckets through Redis (``accounts.redis_url``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ class RateLimiter(Protocol):
         Raises:
             RateLimited: the budget is exhausted (``retry_after_s`` says when to retry).
         """
+        ...
+
+
+class LimiterFactory(Protocol):
+    def bucket(self, name: str, rate_per_s: float, burst: int, *, what: str) -> RateLimiter:
+        """A limiter whose keys live in namespace ``name`` (``what`` names them in errors)."""
         ...
 
 
@@ -71,6 +78,16 @@ class TokenBucketLimiter:
             )
 
 
+class InMemoryLimits:
+    """:class:`LimiterFactory` of :class:`TokenBucketLimiter` (this process only)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+
+    def bucket(self, name: str, rate_per_s: float, burst: int, *, what: str) -> RateLimiter:
+        return TokenBucketLimiter(rate_per_s, burst, what=what, clock=self._clock)
+
+
 class LoginLimiter:
     """Login attempts per (username, client address), and per address overall."""
 
@@ -79,13 +96,15 @@ class LoginLimiter:
         per_minute: float,
         burst: int,
         *,
+        limits: LimiterFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         rate = per_minute / 60.0
-        self._per_user = TokenBucketLimiter(rate, burst, what="login attempts", clock=clock)
+        limits = limits or InMemoryLimits(clock)
+        self._per_user = limits.bucket("login", rate, burst, what="login attempts")
         # One address may try several accounts, but not spray thousands of them.
-        self._per_address = TokenBucketLimiter(
-            rate * 4, burst * 4, what="login attempts from this address", clock=clock
+        self._per_address = limits.bucket(
+            "login-address", rate * 4, burst * 4, what="login attempts from this address"
         )
 
     def hit(self, username: str, address: str) -> None:

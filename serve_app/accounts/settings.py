@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
@@ -43,6 +45,13 @@ class AccountSettings(BaseModel):
     #: never spend from it.
     failed_auth_per_minute: float = Field(default=30.0, gt=0)
     failed_auth_burst: int = Field(default=10, ge=1)
+    #: Share the rate limits above (API requests, logins, failed authentications) among
+    #: all ingress replicas through Redis, e.g. ``redis://127.0.0.1:6379/0``. Unset:
+    #: each replica limits on its own, so N replicas allow N times each budget.
+    redis_url: str | None = None
+    #: When Redis does not answer: ``open`` lets requests through (logged), ``closed``
+    #: refuses them with 503 + ``Retry-After``.
+    redis_outage: Literal["open", "closed"] = "open"
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
     reservation_timeout_s: int = Field(default=3600, ge=60)
