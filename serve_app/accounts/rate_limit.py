@@ -28,6 +28,12 @@ class RateLimiter(Protocol):
         ...
 
 
+def exhausted(what: str, tokens: float, rate_per_s: float) -> RateLimited:
+    """The error for a bucket holding ``tokens`` (< 1) that refills at ``rate_per_s``."""
+    retry_after = max(1, math.ceil((1.0 - tokens) / rate_per_s))
+    return RateLimited(f"too many {what}; retry in {retry_after} s", retry_after_s=retry_after)
+
+
 class LimiterFactory(Protocol):
     def bucket(self, name: str, rate_per_s: float, burst: int, *, what: str) -> RateLimiter:
         """A limiter whose keys live in namespace ``name`` (``what`` names them in errors)."""
@@ -72,10 +78,7 @@ class TokenBucketLimiter:
             while len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
         if not allowed:
-            retry_after = max(1, math.ceil((1.0 - tokens) / self.rate_per_s))
-            raise RateLimited(
-                f"too many {self._what}; retry in {retry_after} s", retry_after_s=retry_after
-            )
+            raise exhausted(self._what, tokens, self.rate_per_s)
 
 
 class InMemoryLimits:

@@ -16,8 +16,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from serve_app.accounts.rate_limit import RateLimiter
-from serve_app.errors import BackendUnavailable, RateLimited
+from serve_app.accounts.rate_limit import RateLimiter, exhausted
+from serve_app.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -125,7 +125,4 @@ class RedisTokenBucket:
             return
         allowed, tokens = answer
         if not allowed:
-            retry_after = max(1, math.ceil((1.0 - tokens) / self.rate_per_s))
-            raise RateLimited(
-                f"too many {self._what}; retry in {retry_after} s", retry_after_s=retry_after
-            )
+            raise exhausted(self._what, tokens, self.rate_per_s)
