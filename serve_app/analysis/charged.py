@@ -80,5 +80,7 @@ async def analyze_charged(
             "tokens_used": bill.cost,
             "remaining_tokens": bill.remaining,
         }
+        if outcome.video is not None:  # an added key: the documented shape stays as it was
+            body["sampling"] = outcome.video.report()
         bill.record(body)
     return ChargedResult(body)

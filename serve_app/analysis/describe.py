@@ -18,7 +18,7 @@ from serve_app.analysis.settings import AnalysisSettings
 from serve_app.engines.base import GenerationResult
 from serve_app.media.extract import MediaInfo, inspect_media
 from serve_app.media.sampling import SamplingSpec
-from serve_app.pipeline.protocol import DescribeJob, Pipeline, media_ref_for
+from serve_app.pipeline.protocol import DescribeJob, Pipeline, SampledVideo, media_ref_for
 from serve_app.storage.spool import SpooledFile
 
 
@@ -38,6 +38,8 @@ class AnalysisOutcome:
     model: str
     media: MediaInfo
     generation: GenerationResult
+    #: What was sampled from a video (None for an image).
+    video: SampledVideo | None = None
 
 
 async def prepare(
@@ -81,10 +83,11 @@ async def describe(
         request_id=request_id,
         media_info=prepared.media,
     )
-    generation = await pipeline.describe(job)
+    answer = await pipeline.describe(job)
     return AnalysisOutcome(
-        text=generation.text.strip(),
+        text=answer.generation.text.strip(),
         model=prepared.model,
         media=prepared.media,
-        generation=generation,
+        generation=answer.generation,
+        video=answer.videos[0] if answer.videos else None,
     )

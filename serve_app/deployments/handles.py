@@ -91,7 +91,7 @@ class HandleVision(HandleModel):
         super().__init__(model, dispatched)
         self._frames = frame_extractor
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
+    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
         try:
             with (
                 self._dispatched.track(self._frames.deployment_name),
@@ -103,10 +103,10 @@ class HandleVision(HandleModel):
                 # The model needs the frames, not the file: inline media (up to
                 # inline_media_bytes) would otherwise be copied to its replica too.
                 prompt_only = dataclasses.replace(job, media=b"")
-                result: GenerationResult = await self._model.describe.remote(frames, prompt_only)
+                answer: ChatAnswer = await self._model.describe.remote(frames, prompt_only)
         except Exception as exc:
             raise domain_error(exc) from None
-        return result
+        return answer
 
     async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
         """Each medium on a FrameExtractor replica; the frames go to the model by reference."""

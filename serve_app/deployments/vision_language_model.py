@@ -36,13 +36,14 @@ class VisionLanguageModel(EngineHost):
         self._deployment = _deployment_name(type(self).__name__)
         await super().__init__(*args, **kwargs)
 
-    async def describe(self, batch: FrameBatch, job: DescribeJob) -> GenerationResult:
+    async def describe(self, batch: FrameBatch, job: DescribeJob) -> ChatAnswer:
         """Describe frames produced by ``FrameExtractor`` (passed by reference)."""
         visual = estimate_visual_tokens(
             batch.kind.value, batch.num_frames, batch.height, batch.width
         )
         request = generation_request(batch, job, self._profile)
-        return await self._observed(request, visual, batch.kind.value)
+        result = await self._observed(request, visual, batch.kind.value)
+        return ChatAnswer(result, videos_of([batch]))
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """A ready request (e.g. a job's frame caption: one image, already resized)."""

@@ -57,4 +57,5 @@ def frames_to_video(
         total_frames=len(images),
         duration_s=len(images) / fps,
         extra={"container": "frames"},
+        candidate_frames=len(images),
     )

@@ -31,6 +31,8 @@ class FrameBatch:
         source_fps: the video's average frame rate (0.0 for an image).
         total_frames: the source's frame count (1 for an image).
         duration_s: the source's duration in seconds (0.0 for an image).
+        candidate_frames: frames the requested interval or fps picked before the frame
+            budget thinned them (0 when not known, e.g. for an image).
     """
 
     kind: MediaKind
@@ -41,6 +43,7 @@ class FrameBatch:
     total_frames: int = 1
     duration_s: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
+    candidate_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3:

@@ -117,6 +117,11 @@ def select_frames(timestamps: np.ndarray, spec: SamplingSpec) -> np.ndarray:
     Args:
         timestamps: every frame's time in seconds, in presentation order.
     """
+    return thin(candidate_frames(timestamps, spec), frame_cap(spec))
+
+
+def candidate_frames(timestamps: np.ndarray, spec: SamplingSpec) -> np.ndarray:
+    """Presentation indices the interval or fps asks for, before the frame cap."""
     n = len(timestamps)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -129,7 +134,7 @@ def select_frames(timestamps: np.ndarray, spec: SamplingSpec) -> np.ndarray:
         left = np.clip(right - 1, 0, n - 1)
         closer_left = (targets - timestamps[left]) < (timestamps[right] - targets)
         candidates = np.unique(np.where(closer_left, left, right)).astype(np.int64)
-    return thin(candidates, frame_cap(spec))
+    return candidates
 
 
 def _packets(
@@ -309,7 +314,8 @@ def sample_video(
             "video looks truncated: %d of %d frames present", index.frame_count, info.frame_count
         )
     timestamps = index.timestamps()
-    chosen = select_frames(timestamps, spec)
+    candidates = candidate_frames(timestamps, spec)
+    chosen = thin(candidates, frame_cap(spec))
     planned = len(chosen) + len(chosen) % 2
     if isinstance(size, PixelBudget):
         size = video_target_size(info.height, info.width, planned, size)
@@ -344,4 +350,5 @@ def sample_video(
         total_frames=index.frame_count,
         duration_s=info.duration_s,
         extra={"codec": info.codec, "container": info.container, "rotation": str(info.rotation)},
+        candidate_frames=len(candidates),
     )

@@ -11,7 +11,7 @@ import asyncio
 from typing import Protocol
 
 from serve_app.engines.backend import EngineBackend, ModelBackend
-from serve_app.engines.base import Engine, GenerationResult
+from serve_app.engines.base import Engine
 from serve_app.engines.profile import ModelProfile
 from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.limits import MediaLimits
@@ -28,7 +28,7 @@ from serve_app.pipeline.steps import chat_request, extract, extract_chat_media, 
 class VisionBackend(ModelBackend, Protocol):
     """A multimodal model plus the frame extraction that feeds it."""
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
+    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
         """Extract frames from ``job.media`` within ``profile``'s budget and describe them."""
         ...
 
@@ -48,11 +48,12 @@ class InProcessVision(EngineBackend):
         super().__init__(engine)
         self._limits = limits
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> GenerationResult:
+    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
         batch = await asyncio.to_thread(
             extract, job.media, job.spec, profile, self._limits, job.media_info
         )
-        return await self.engine.generate(generation_request(batch, job, profile))
+        result = await self.engine.generate(generation_request(batch, job, profile))
+        return ChatAnswer(result, videos_of([batch]))
 
     async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
         batches = await self._extract_all(job, profile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from serve_app.engines.base import Engine, GenerationResult
+from serve_app.engines.base import Engine
 from serve_app.engines.profile import ModelProfile
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.backends import InProcessVision, VisionBackend
@@ -33,7 +33,7 @@ class DescribePipeline(ModelCatalog[VisionBackend]):
         }
         return cls(backends, default_model)
 
-    async def describe(self, job: DescribeJob) -> GenerationResult:
+    async def describe(self, job: DescribeJob) -> ChatAnswer:
         profile, backend = self.model(job.model)
         return await backend.describe(job, profile)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from serve_app.engines.base import ChatTurn, GenerationDelta, GenerationResult, SamplingParams
 from serve_app.engines.profile import ModelProfile
@@ -71,7 +71,11 @@ class ChatJob:
 
 @dataclass(frozen=True)
 class SampledVideo:
-    """What was taken from a video: source frame indices, their times, the rate."""
+    """What was taken from a video: source frame indices, their times, the rate.
+
+    ``requested_frames`` is how many frames the requested interval or fps picked;
+    ``thinned`` says the frame budget kept fewer of them (evenly spread).
+    """
 
     frame_indices: tuple[int, ...]
     timestamps: tuple[float, ...]
@@ -79,12 +83,27 @@ class SampledVideo:
     source_fps: float
     width: int
     height: int
+    requested_frames: int = 0
+    thinned: bool = False
+
+    def report(self) -> dict[str, Any]:
+        """The JSON the synchronous APIs add as ``sampling`` (frames as the model got
+        them: the last one repeats when the count is odd)."""
+        return {
+            "frame_indices": list(self.frame_indices),
+            "timestamps": list(self.timestamps),
+            "fps": self.fps,
+            "source_fps": self.source_fps,
+            "requested_frames": self.requested_frames,
+            "thinned": self.thinned,
+        }
 
     @classmethod
     def of(cls, batch: FrameBatch) -> SampledVideo:
         span = batch.timestamps[-1] - batch.timestamps[0] if batch.num_frames > 1 else 0.0
         unique = len(set(batch.frame_indices))
         fps = (unique - 1) / span if span > 0 else 0.0
+        requested = batch.candidate_frames or unique
         return cls(
             frame_indices=tuple(batch.frame_indices),
             timestamps=tuple(round(t, 4) for t in batch.timestamps),
@@ -92,11 +111,15 @@ class SampledVideo:
             source_fps=round(batch.source_fps, 4),
             width=batch.width,
             height=batch.height,
+            requested_frames=requested,
+            thinned=requested > unique,
         )
 
 
 @dataclass(frozen=True)
 class ChatAnswer:
+    """A model's answer and what was sampled from each video it saw (chat and describe)."""
+
     generation: GenerationResult
     videos: tuple[SampledVideo, ...] = ()
 
@@ -128,7 +151,7 @@ class Pipeline(Protocol):
         """The profile of model ``name``; :class:`UnknownModel` if none."""
         ...
 
-    async def describe(self, job: DescribeJob) -> GenerationResult:
+    async def describe(self, job: DescribeJob) -> ChatAnswer:
         """Extract frames from ``job.media`` and describe them with ``job.model``."""
         ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from serve_app.engines.backend import EngineBackend, ModelBackend
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
-from serve_app.pipeline.protocol import DescribeJob, Pipeline
+from serve_app.pipeline.protocol import ChatAnswer, DescribeJob, Pipeline
 from serve_app.story.requests import readiness_key, story_request
 
 
@@ -54,7 +54,7 @@ class StoryPipeline:
         """Public name of the model :meth:`write` uses."""
         return self._profile.name
 
-    async def observe(self, job: DescribeJob) -> GenerationResult:
+    async def observe(self, job: DescribeJob) -> ChatAnswer:
         """Extract frames from ``job.media`` and describe them with the vision model."""
         return await self._vision.describe(job)
 

@@ -22,7 +22,7 @@ from serve_app.media.extract import MediaInfo, inspect_media
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
-from serve_app.pipeline.protocol import DescribeJob, media_ref_for
+from serve_app.pipeline.protocol import DescribeJob, SampledVideo, media_ref_for
 from serve_app.storage.spool import SpooledFile
 from serve_app.story import prompts
 from serve_app.story.languages import Language, resolve_language
@@ -90,6 +90,8 @@ class StoryOutcome:
     language: Language
     usage: TokenUsage
     truncated: tuple[str, ...] = ()
+    #: What was sampled from the video (empty for images).
+    videos: tuple[SampledVideo, ...] = ()
 
 
 def file_label(index: int, filename: str) -> str:
@@ -241,7 +243,8 @@ async def tell_story(
     """
     story = settings.story
     jobs = await asyncio.to_thread(observation_jobs, plan, pipeline, settings, request_id)
-    observed = await gather_or_cancel(pipeline.observe(job) for job in jobs)
+    answers = await gather_or_cancel(pipeline.observe(job) for job in jobs)
+    observed = [answer.generation for answer in answers]
     observations = [finished_text(r, "observation")[0] for r in observed]
 
     written = await pipeline.write(
@@ -276,4 +279,5 @@ async def tell_story(
         language=plan.language,
         usage=TokenUsage.of([*observed, written, translated]),
         truncated=truncated,
+        videos=tuple(video for answer in answers for video in answer.videos),
     )

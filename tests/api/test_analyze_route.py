@@ -36,7 +36,34 @@ async def test_media_is_described(client, files, kind) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["result"].strip()
-    assert body == {"result": body["result"], "tokens_used": 0, "remaining_tokens": 0}
+    documented = {"result": body["result"], "tokens_used": 0, "remaining_tokens": 0}
+    if kind == "video":  # an added key says which frames the model saw
+        assert body.pop("sampling")["frame_indices"]
+    assert body == documented
+
+
+async def test_a_video_answer_says_which_frames_were_sampled(client, files) -> None:
+    """60 frames at 30 fps, every 10th: the exact source indices and their true times."""
+    response = await analyze(client, files["video"], interval="10")
+    assert response.status_code == 200, response.text
+    sampling = response.json()["sampling"]
+    assert sampling["frame_indices"] == [0, 10, 20, 30, 40, 50]
+    assert sampling["timestamps"] == pytest.approx([i / 30 for i in range(0, 60, 10)], abs=1e-3)
+    assert sampling["fps"] == pytest.approx(3.0, rel=1e-3)
+    assert sampling["source_fps"] == pytest.approx(30.0)
+    assert (sampling["requested_frames"], sampling["thinned"]) == (6, False)
+
+
+async def test_a_video_answer_says_when_the_frame_budget_thinned_the_interval(
+    client, files
+) -> None:
+    response = await analyze(client, files["video"], interval="1")
+    assert response.status_code == 200, response.text
+    sampling = response.json()["sampling"]
+    used = sorted(set(sampling["frame_indices"]))
+    assert (sampling["requested_frames"], sampling["thinned"]) == (60, True)
+    assert 2 <= len(used) < 60 and used[0] == 0 and used[-1] == 59  # spread, ends kept
+    assert sampling["fps"] < 30.0
 
 
 async def test_prompt_and_interval_are_accepted(client, files) -> None:

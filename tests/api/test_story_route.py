@@ -121,9 +121,16 @@ async def test_story_and_thai_translation(client, admin, engines, files, names, 
     response = await client.post("/analyze/", files=form(files, *names), headers=admin)
     assert response.status_code == 200, response.text
     body = response.json()
+    sampling = body.pop("sampling", None)  # added for a video: the frames the model saw
     assert set(body) == {"english", "thai", "token_usage"}
     assert body["english"].strip() and body["thai"].strip()
     assert len(engines.vision.results) == observations and len(engines.writer.results) == 2
+    if names == ["video"]:
+        assert sampling is not None and sampling["source_fps"] == pytest.approx(30.0)
+        assert sampling["frame_indices"][0] == 0 and sampling["requested_frames"] >= 2
+        assert len(sampling["timestamps"]) == len(sampling["frame_indices"])
+    else:
+        assert sampling is None
     assert body["token_usage"] == usage_of(engines.recorded())
     assert body["token_usage"]["input_tokens"] > 0
 

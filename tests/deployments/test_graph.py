@@ -97,6 +97,10 @@ def test_video_is_described(graph: str, media: dict[str, Path]) -> None:
     response = post(graph, media["video"], interval="30", prompt="What happens?")
     assert response.status_code == 200, response.text
     assert response.json()["result"].strip()
+    # What the FrameExtractor replica sampled comes back through the model replica.
+    sampling = response.json()["sampling"]
+    assert sampling["frame_indices"][0] == 0 and sampling["thinned"] is False
+    assert all(i % 30 == 0 for i in sampling["frame_indices"])
 
 
 def test_large_video_goes_by_path(graph: str, media: dict[str, Path]) -> None:

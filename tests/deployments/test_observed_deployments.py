@@ -140,7 +140,7 @@ async def test_model_records_tokens_latency_and_logs_request_ids(
     finally:
         await close(model)
 
-    assert [r.text for r in results] == ["a cat"] * 4
+    assert [r.generation.text for r in results] == ["a cat"] * 4
     assert sum(engine.batches) == 4 and max(engine.batches) > 1  # batched
     assert metrics.INPUT_TOKENS.value(model=MODEL) == 200
     assert metrics.GENERATED_TOKENS.value(model=MODEL) == 28

@@ -7,11 +7,33 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class SamplingReport(BaseModel):
+    """Which frames of a video the model saw."""
+
+    frame_indices: list[int] = Field(
+        description="Source frame index of each frame given to the model (presentation "
+        "order; the last repeats when the count is odd: the model takes frames in pairs)."
+    )
+    timestamps: list[float] = Field(description="Each frame's time in seconds from the start.")
+    fps: float = Field(description="Effective frames per second of the sampled frames.")
+    source_fps: float = Field(description="The video's average frame rate.")
+    requested_frames: int = Field(
+        description="Frames the requested interval (or fps) picked before the frame budget."
+    )
+    thinned: bool = Field(
+        description="True when the frame budget kept fewer than requested_frames, evenly "
+        "spread (a longer interval would have sampled the same span)."
+    )
+
+
 class AnalyzeResponse(BaseModel):
     result: str = Field(description="The model's answer.")
     tokens_used: int = Field(0, description="Credits charged for this analysis.")
     remaining_tokens: int | None = Field(
         None, description="The caller's credit balance after this analysis."
+    )
+    sampling: SamplingReport | None = Field(
+        None, description="For a video: the frames the model saw (null for an image)."
     )
 
 

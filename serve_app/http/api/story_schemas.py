@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from serve_app.http.api.schemas import SamplingReport
 from serve_app.story.service import StoryOutcome
 
 #: The language whose translation is returned under its own key, ``thai``.
@@ -32,6 +33,9 @@ class StoryResponse(BaseModel):
     token_usage: TokenUsage = Field(
         description="Sum over every model call: observations, story and translation."
     )
+    sampling: SamplingReport | None = Field(
+        None, description="For a video: the frames the model saw (absent for images)."
+    )
 
 
 def story_body(outcome: StoryOutcome) -> dict[str, Any]:
@@ -41,9 +45,13 @@ def story_body(outcome: StoryOutcome) -> dict[str, Any]:
         output_tokens=outcome.usage.output_tokens,
         total_tokens=outcome.usage.total_tokens,
     )
+    sampling = SamplingReport.model_validate(outcome.videos[0].report()) if outcome.videos else None
     if outcome.language.code == THAI:
         response = StoryResponse(
-            english=outcome.english, thai=outcome.translation, token_usage=usage
+            english=outcome.english,
+            thai=outcome.translation,
+            token_usage=usage,
+            sampling=sampling,
         )
     else:
         response = StoryResponse(
@@ -51,5 +59,6 @@ def story_body(outcome: StoryOutcome) -> dict[str, Any]:
             translation=outcome.translation,
             language=outcome.language.code,
             token_usage=usage,
+            sampling=sampling,
         )
     return response.model_dump(exclude_none=True)

@@ -106,7 +106,8 @@ async def analyze_media(
         return JSONResponse(
             outcome.body, status_code=outcome.status_code, headers={REPLAY_HEADER: "true"}
         )
-    return AnalyzeResponse.model_validate(outcome.body)
+    # Validated against the schema; ``sampling`` only where it was set (videos).
+    return JSONResponse(AnalyzeResponse.model_validate(outcome.body).model_dump(exclude_unset=True))
 
 
 @router.get(
