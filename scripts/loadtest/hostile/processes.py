@@ -1,0 +1,104 @@
+"""The service's processes, found among this process's descendants by Ray's titles.
+
+Ray names its worker processes ``ray::<actor>`` (``ray::ProxyActor``,
+``ray::ServeReplica:<app>:Ingress`` ...). Only descendants of the process that
+started the cluster are looked at, so nothing of another cluster is ever touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import psutil
+
+MIB = 1024 * 1024
+
+
+def roles(app: str) -> dict[str, str]:
+    """Role name -> the title fragment that marks its process."""
+    return {
+        "proxy": "ray::ProxyActor",
+        "Ingress": f"ServeReplica:{app}:Ingress",
+        "FrameExtractor": f"ServeReplica:{app}:FrameExtractor",
+    }
+
+
+def find(
+    fragments: Mapping[str, str], root_pid: int | None = None
+) -> dict[str, list[psutil.Process]]:
+    """Live descendants of ``root_pid`` (default: this process) per role."""
+    found: dict[str, list[psutil.Process]] = {role: [] for role in fragments}
+    try:
+        children = psutil.Process(root_pid or os.getpid()).children(recursive=True)
+    except psutil.Error:
+        return found
+    for proc in children:
+        try:
+            title = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        for role, fragment in fragments.items():
+            if fragment in title:
+                found[role].append(proc)
+    return found
+
+
+def rss_mib(procs: list[psutil.Process]) -> float | None:
+    """Summed RSS of ``procs`` (``None`` when none is alive)."""
+    total, alive = 0, False
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+            alive = True
+        except psutil.Error:
+            continue
+    return total / MIB if alive else None
+
+
+@dataclass
+class MemoryLog:
+    """RSS per role: the first sample (baseline), the peak and every sample."""
+
+    baseline: dict[str, float] = field(default_factory=dict)
+    peak: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+
+    def add(self, sample: Mapping[str, float | None]) -> None:
+        self.samples += 1
+        for role, value in sample.items():
+            if value is None:
+                continue
+            self.baseline.setdefault(role, value)
+            self.peak[role] = max(self.peak.get(role, 0.0), value)
+            self.last[role] = value
+
+    def growth(self, role: str) -> float:
+        return self.peak.get(role, 0.0) - self.baseline.get(role, 0.0)
+
+
+def sample(fragments: Mapping[str, str]) -> dict[str, float | None]:
+    return {role: rss_mib(procs) for role, procs in find(fragments).items()}
+
+
+@dataclass(frozen=True)
+class Kill:
+    pid: int
+    at: float
+
+
+def kill_one(fragment: str) -> Kill:
+    """SIGKILL the (first) descendant process whose title contains ``fragment``.
+
+    Raises RuntimeError when there is none.
+    """
+    procs = find({"target": fragment})["target"]
+    if not procs:
+        raise RuntimeError(f"no process titled {fragment!r} among this process's descendants")
+    pid = procs[0].pid
+    os.kill(pid, signal.SIGKILL)
+    return Kill(pid=pid, at=time.monotonic())
