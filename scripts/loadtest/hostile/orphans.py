@@ -1,10 +1,11 @@
 """Files a run may leave behind in the service's data directory, by area.
 
 Orphans (any is a failure once the leases have run out): spooled uploads
-(``spool/``), blob-store temporaries (``blobs/.tmp/``), chunks still streaming
-(``uploads/*/.staging/``) and claims of chunked uploads (``uploads/*/*/claim``: held
-only while a request assembles and analyses). Chunked uploads a client left
-unfinished are not orphans: they expire with the uploads TTL (counted separately).
+(``spool/``), blob-store temporaries (``blobs/.tmp/``) and chunks still streaming
+(``uploads/*/.staging/``). Chunked uploads a client left unfinished are not orphans:
+they expire with ``uploads.ttl_s`` (counted separately), and so do *stale claims*
+(``uploads/*/*/claim``, held while a request assembles and analyses an upload):
+one whose holder died is taken over after ``uploads.finalize_timeout_s``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ ORPHAN_AREAS = {
     "spool": ("spool", "*"),
     "blob tmp": ("blobs/.tmp", "*"),
     "upload staging": ("uploads", "*/.staging/*"),
-    "upload claims": ("uploads", "*/*/claim"),
 }
 
 
@@ -27,6 +27,7 @@ class DiskState:
     orphans: dict[str, list[str]] = field(default_factory=dict)
     orphan_bytes: int = 0
     unfinished_uploads: int = 0
+    claims: int = 0
 
     def counts(self) -> dict[str, int]:
         return {area: len(files) for area, files in self.orphans.items()}
@@ -46,6 +47,7 @@ def scan(data_dir: Path) -> DiskState:
         state.orphan_bytes += sum(p.stat().st_size for p in files if p.exists())
     uploads = data_dir / "uploads"
     if uploads.is_dir():
+        state.claims = sum(1 for _ in uploads.glob("*/*/claim"))
         state.unfinished_uploads = sum(
             1
             for manifest in uploads.glob("*/*/manifest.json")

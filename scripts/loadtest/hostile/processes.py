@@ -61,15 +61,27 @@ def rss_mib(procs: list[psutil.Process]) -> float | None:
 
 @dataclass
 class MemoryLog:
-    """RSS per role: the first sample (baseline), the peak and every sample."""
+    """RSS per role: the first sample (baseline), the peak, the last, and the peak of
+    every ``bucket`` samples (the shape of the curve: a plateau or a climb)."""
 
     baseline: dict[str, float] = field(default_factory=dict)
     peak: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
+    series: dict[str, list[int]] = field(default_factory=dict)
     samples: int = 0
+    bucket: int = 10
 
     def add(self, sample: Mapping[str, float | None]) -> None:
+        new_bucket = self.samples % self.bucket == 0
         self.samples += 1
+        for role, value in sample.items():
+            if value is None:
+                continue
+            points = self.series.setdefault(role, [])
+            if new_bucket or not points:
+                points.append(round(value))
+            else:
+                points[-1] = max(points[-1], round(value))
         for role, value in sample.items():
             if value is None:
                 continue

@@ -40,7 +40,7 @@ from scripts.loadtest.scenarios import Accounts
 #: The paid traffic: analyses (single-file and chunked), stories and polls; no jobs.
 PAID_MIX = {"analyze_image": 30, "analyze_video": 10, "analyze_chunked": 6, "story": 4,
             "stats": 5, "me": 5}  # fmt: skip
-SLOW_PATH = "/api/analyze"
+SLOW_PATH = "api/analyze"
 BASELINE_SAMPLES = 3
 #: Slack over the body deadlines for a slow body to be cut off on a loaded machine.
 SLOW_HOLD_SLACK_S = 15.0
@@ -133,7 +133,7 @@ async def run_hostile(
                     attacks_stop,
                     host=host,
                     port=port,
-                    path=SLOW_PATH,
+                    path=parts.path.rstrip("/") + "/" + SLOW_PATH,
                     declared=config.declared_bytes,
                     first_bytes=config.first_bytes,
                     token=token,

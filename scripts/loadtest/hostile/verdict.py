@@ -226,7 +226,8 @@ class HostileReport:
             (
                 "orphan files",
                 f"{self.disk.orphan_count} {self.disk.counts()}; "
-                f"unfinished chunked uploads {self.disk.unfinished_uploads}",
+                f"unfinished chunked uploads {self.disk.unfinished_uploads}, claims left "
+                f"{self.disk.claims}",
             )
         )
         for user in self.reconciliation.users:
@@ -254,7 +255,22 @@ class HostileReport:
             "rows": dict(self.rows()),
             "restart_window_s": self.window.seconds if self.window else None,
             "steady_probes": self.steady_probes(),
-            "memory": {"baseline": self.memory.baseline, "peak": self.memory.peak},
+            "memory": {
+                "baseline": self.memory.baseline,
+                "peak": self.memory.peak,
+                "last": self.memory.last,
+                "peak_per_10_s": self.memory.series,
+            },
+            "failed_probes": [
+                {
+                    "at_s": round(p.at - self.began, 1),
+                    "latency_s": round(p.latency_s, 2),
+                    "status": p.status,
+                    "error": p.error,
+                }
+                for p in self.probes.probes
+                if not p.ok
+            ],
             "orphans": self.disk.orphans,
             "failures_outside_window": [
                 {"at_s": round(at - self.began, 1), "kind": kind, "status": status, "note": note}
