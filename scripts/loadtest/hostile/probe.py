@@ -36,11 +36,16 @@ class ProbeLog:
         return next((p for p in self.probes if p.at >= at and p.ok), None)
 
     def outside(self, start: float, end: float) -> list[Probe]:
-        """Probes that started before ``start`` or after ``end``."""
-        return [p for p in self.probes if p.at < start or p.at > end]
+        """Probes that ended before ``start`` or started after ``end``."""
+        return [p for p in self.probes if not _overlaps(p, start, end)]
 
     def inside(self, start: float, end: float) -> list[Probe]:
-        return [p for p in self.probes if start <= p.at <= end]
+        """Probes in flight at some time in ``[start, end]`` (e.g. at the kill)."""
+        return [p for p in self.probes if _overlaps(p, start, end)]
+
+
+def _overlaps(probe: Probe, start: float, end: float) -> bool:
+    return probe.at + probe.latency_s >= start and probe.at <= end
 
 
 async def probe_health(

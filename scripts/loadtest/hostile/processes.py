@@ -47,16 +47,24 @@ def find(
     return found
 
 
-def rss_mib(procs: list[psutil.Process]) -> float | None:
-    """Summed RSS of ``procs`` (``None`` when none is alive)."""
-    total, alive = 0, False
+#: Suffix of a role's private memory: RSS less shared pages (Ray's object store is
+#: mapped into the processes that pass large objects; it is bounded by its own size).
+PRIVATE = " private"
+
+
+def memory_mib(procs: list[psutil.Process]) -> tuple[float, float] | None:
+    """Summed ``(RSS, RSS - shared)`` of ``procs`` in MiB (``None`` when none is alive)."""
+    rss = shared = 0
+    alive = False
     for proc in procs:
         try:
-            total += proc.memory_info().rss
-            alive = True
+            info = proc.memory_info()
         except psutil.Error:
             continue
-    return total / MIB if alive else None
+        rss += info.rss
+        shared += getattr(info, "shared", 0)
+        alive = True
+    return (rss / MIB, (rss - shared) / MIB) if alive else None
 
 
 @dataclass
@@ -94,7 +102,13 @@ class MemoryLog:
 
 
 def sample(fragments: Mapping[str, str]) -> dict[str, float | None]:
-    return {role: rss_mib(procs) for role, procs in find(fragments).items()}
+    """RSS per role, and private memory per role (key ``role + PRIVATE``)."""
+    out: dict[str, float | None] = {}
+    for role, procs in find(fragments).items():
+        measured = memory_mib(procs)
+        out[role] = measured[0] if measured else None
+        out[role + PRIVATE] = measured[1] if measured else None
+    return out
 
 
 @dataclass(frozen=True)
