@@ -19,4 +19,6 @@ Modules, one job each:
 * :mod:`~scripts.loadtest.report`: text, markdown and JSON output
 * :mod:`~scripts.loadtest.service`: a local service on the tiny model (own Ray cluster)
 * :mod:`~scripts.loadtest.cli`: the command line
+* :mod:`~scripts.loadtest.hostile`: issue 15's hostile run (slow bodies, parallel large
+  uploads, an Ingress kill) next to this traffic (``scripts/hostile_test.py``)
 """

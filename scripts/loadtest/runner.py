@@ -15,8 +15,9 @@ import random
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import httpx
 
@@ -43,12 +44,14 @@ class Target:
         accounts: The users to act as (usernames are looked up with ``GET /api/me``).
         database_url: The service's database, for the ledger checks; ``None``: API only.
         story_cost: Credits one story costs (``story.cost``; responses do not say).
+        settings: The app's settings overrides, when this process deployed it.
     """
 
     base_url: str
     accounts: Accounts
     database_url: str | None = None
     story_cost: int = 10
+    settings: Mapping[str, Any] | None = None
 
 
 def _stderr(line: str) -> None:
@@ -60,12 +63,18 @@ async def run_load_test(
     config: LoadConfig,
     media: MediaSet | None = None,
     log: Callable[[str], None] = _stderr,
+    recorder: Recorder | None = None,
+    book: Book | None = None,
 ) -> Report:
-    """Run the mixed traffic against ``target`` and return the report."""
+    """Run the mixed traffic against ``target`` and return the report.
+
+    ``recorder`` and ``book`` may be shared with other traffic of the same run.
+    """
     base = require_loopback(target.base_url).rstrip("/") + "/"
     if media is None:
         media = await asyncio.to_thread(make_media)
-    recorder, book = Recorder(), Book()
+    recorder = recorder if recorder is not None else Recorder()
+    book = book if book is not None else Book()
     rng = random.Random(config.seed)
     limits = httpx.Limits(max_connections=2 * config.concurrency + 4)
     hard_stop = float("inf")

@@ -89,6 +89,7 @@ def target_for(base_url: str, settings: dict[str, Any], accounts: Accounts) -> T
         accounts=accounts,
         database_url=database_url_for(resolved.database_url, resolved.data_dir),
         story_cost=resolved.story.cost,
+        settings=settings,
     )
 
 
@@ -123,11 +124,14 @@ def local_service(
     database_url_override: str | None = None,
     keep: bool = False,
     backpressure: bool = False,
+    overrides: dict[str, dict[str, Any]] | None = None,
     log: Any = print,
 ) -> Iterator[Target]:
     """The CPU profile on ``127.0.0.1`` in a scratch directory, with fresh users.
 
-    ``backpressure`` deploys with :data:`BACKPRESSURE_OPTIONS`.
+    ``backpressure`` deploys with :data:`BACKPRESSURE_OPTIONS`; ``overrides`` are
+    settings sections merged over :func:`service_settings` (e.g. ``{"accounts":
+    {"hold_lease_s": 3}}``).
     """
     root = Path(tempfile.mkdtemp(prefix="serve-app-loadtest-"))
     try:
@@ -135,6 +139,8 @@ def local_service(
         data_dir.mkdir()
         profile = tiny_profile(data_dir)
         settings = service_settings(data_dir, database_url_override)
+        for section, values in (overrides or {}).items():
+            settings[section] = {**settings.get(section, {}), **values}
         accounts = create_accounts(settings)
         with ray_cluster(num_cpus) as cluster:
             log(f"deploying the CPU profile on 127.0.0.1:{cluster.port} (data in {root})")
