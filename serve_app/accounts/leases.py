@@ -28,7 +28,7 @@ class HoldLeases:
         self._idempotency = idempotency
         self._reservations: set[str] = set()
         self._records: set[int] = set()
-        self._hooks: list[Callable[[], None]] = []
+        self._hooks: list[Callable[[], object]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,7 +45,7 @@ class HoldLeases:
             self._reservations.discard(reservation_id or "")
             self._records.discard(record_id or -1)
 
-    def add_hook(self, hook: Callable[[], None]) -> None:
+    def add_hook(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` on every beat (after renewing and sweeping the holds)."""
         self._hooks.append(hook)
 

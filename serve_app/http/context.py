@@ -60,11 +60,19 @@ def base_url(request: Request) -> str:
 
 
 async def get_chunk_store(request: Request) -> ChunkStore:
-    """The app's chunk store, made on first use (async: no two are made at once)."""
+    """The app's chunk store, made on first use (async: no two are made at once).
+
+    Its claims are owner-leased like credit holds: renewed on the accounts' lease beat,
+    so a killed replica's claim is taken over within ``accounts.hold_lease_s``.
+    """
     store = getattr(request.app.state, "chunk_store", None)
     if not isinstance(store, ChunkStore):
         settings = get_context(request).settings
-        store = ChunkStore(settings.uploads_dir, settings.uploads, settings.media)
+        leases = get_accounts(request).leases
+        store = ChunkStore(
+            settings.uploads_dir, settings.uploads, settings.media, claim_lease_s=leases.lease_s
+        )
+        leases.add_hook(store.renew_claims)
         request.app.state.chunk_store = store
     return store
 

@@ -6,6 +6,7 @@ Layout under ``root`` (``<data_dir>/uploads``)::
     <user key>/<upload key>/manifest.json  upload_id, total_chunks, filename (written once)
     <user key>/<upload key>/chunk-000042   one stored chunk (linked in atomically)
     <user key>/<upload key>/claim          held while one request assembles + analyses
+                                           (its mtime is the holder's lease)
     <user key>/<upload key>/result.json    the analysis response and the chunk digests
     <user key>/<upload key>.gone           tombstone of an expired or rejected upload
                                            (the newest ``max_open_uploads`` per user)
@@ -19,6 +20,7 @@ Ages are measured against the injected ``clock`` (file times are set from it).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import threading
@@ -60,11 +62,18 @@ class UploadArea:
         settings: UploadSettings,
         limits: MediaLimits,
         clock: Callable[[], float] = time.time,
+        claim_lease_s: float | None = None,
     ) -> None:
+        """``claim_lease_s``: with a process that calls :meth:`renew_claims` every third
+        of it, a claim not renewed for this long is stale (its holder died); without,
+        claims go stale after ``settings.finalize_timeout_s``."""
         self.root = root
         self.settings = settings
         self.limits = limits
         self._clock = clock
+        self._claim_stale_s = min(settings.finalize_timeout_s, claim_lease_s or math.inf)
+        self._held: dict[Path, str] = {}
+        self._held_lock = threading.Lock()
         self._next_cleanup = 0.0  # time.monotonic(); the first call is due at once
         self._cleanup_lock = threading.Lock()
 
@@ -105,7 +114,7 @@ class UploadArea:
     def claim(self, user_id: int, upload_id: str) -> Claim | None:
         """The exclusive right to finish a complete upload, or None if someone has it.
 
-        A claim older than ``finalize_timeout_s`` (its holder died) is taken over.
+        A stale claim (not renewed for the claim lease: its holder died) is taken over.
         None also when the upload is already done.
         """
         directory = self._directory(user_id, upload_id)
@@ -129,6 +138,8 @@ class UploadArea:
         now = self._clock()
         os.utime(path, (now, now))  # ages are measured against the clock
         claim = Claim(directory=directory, manifest=manifest, token=token)
+        with self._held_lock:
+            self._held[path] = token
         if read_result(directory) is not None:
             self.release(claim)
             return None
@@ -136,11 +147,28 @@ class UploadArea:
 
     def _claim_is_live(self, path: Path) -> bool:
         claimed = files.mtime(path)
-        return claimed is not None and self._clock() - claimed <= self.settings.finalize_timeout_s
+        return claimed is not None and self._clock() - claimed <= self._claim_stale_s
+
+    def renew_claims(self) -> int:
+        """Renew the leases of the claims this process holds (touch them); how many."""
+        with self._held_lock:
+            held = dict(self._held)
+        now = self._clock()
+        renewed = 0
+        for path, token in held.items():
+            try:
+                if path.read_bytes().decode() == token:  # still ours (not taken over)
+                    os.utime(path, (now, now))
+                    renewed += 1
+            except FileNotFoundError:
+                pass
+        return renewed
 
     def release(self, claim: Claim) -> None:
         """Give the claim back (the analysis failed; a re-sent chunk may retry it)."""
         path = claim.directory / CLAIM
+        with self._held_lock:
+            self._held.pop(path, None)
         try:
             if path.read_bytes().decode() == claim.token:
                 path.unlink()
@@ -149,6 +177,8 @@ class UploadArea:
 
     def discard(self, claim: Claim, reason: str) -> None:
         """Remove an upload that can never succeed; later chunks get 410."""
+        with self._held_lock:
+            self._held.pop(claim.directory / CLAIM, None)
         self._discard(claim.directory, "was rejected: " + reason)
 
     def _discard(self, directory: Path, reason: str) -> None:

@@ -29,8 +29,9 @@ class UploadSettings(BaseModel):
     ttl_s: float = Field(default=24 * 3600.0, gt=0)
     #: Unfinished uploads one user may have at once (HTTP 429 beyond).
     max_open_uploads: int = Field(default=8, ge=1)
-    #: An assembly + analysis running longer than this is presumed dead (its replica
-    #: crashed); re-sending a chunk then starts it again.
+    #: An assembly + analysis running longer than this is presumed dead; re-sending a
+    #: chunk then starts it again. Behind the ingress, claims are also owner-leased: a
+    #: crashed replica's claim goes stale after ``accounts.hold_lease_s`` (30 s).
     finalize_timeout_s: float = Field(default=3600.0, gt=0)
     #: How often, at most, each ingress replica sweeps expired uploads.
     cleanup_interval_s: float = Field(default=300.0, gt=0)

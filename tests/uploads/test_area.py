@@ -7,7 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from serve_app.errors import Gone, NotFound
+from serve_app.media.limits import MediaLimits
 from serve_app.uploads.area import TRASH
+from serve_app.uploads.chunks import ChunkStore
+from serve_app.uploads.settings import UploadSettings
 from tests.support.uploads import JPEG_HEAD, finish, leftovers
 from tests.support.uploads import put_part as put
 
@@ -85,3 +88,25 @@ def test_completed_uploads_are_removed_after_the_ttl(store, tmp_path, clock):
 def test_a_new_store_sweeps_on_first_use(store):
     assert store.cleanup_due()
     assert not store.cleanup_due()
+
+
+def test_a_dead_replicas_claim_is_taken_over_within_the_owner_lease(tmp_path, clock):
+    """The hostile load test's finding: an Ingress killed while finishing a chunked upload
+    left its claim for ``finalize_timeout_s`` (1 h). Claims are owner-leased like credit
+    holds: renewed by the live holder, stale once the lease passes without renewal."""
+    settings = UploadSettings(max_chunks=16, ttl_s=10_000, finalize_timeout_s=3600)
+    limits = MediaLimits(max_image_bytes=1000, max_video_bytes=5000)
+    dead = ChunkStore(tmp_path / "uploads", settings, limits, clock=clock, claim_lease_s=30)
+    live = ChunkStore(tmp_path / "uploads", settings, limits, clock=clock, claim_lease_s=30)
+    put(dead, tmp_path, 0, 1, JPEG_HEAD)
+    put(dead, tmp_path, 0, 1, JPEG_HEAD, upload_id="u2")
+    assert dead.claim(1, "u1") is not None
+    kept = live.claim(1, "u2")
+    assert kept is not None
+    for _ in range(4):  # the live replica renews its claim on every beat; the dead one cannot
+        clock.now += 10
+        live.renew_claims()
+    assert live.claim(1, "u1") is not None  # 40 s > the 30 s lease: taken over
+    assert dead.claim(1, "u2") is None  # renewed: still held
+    live.release(kept)
+    assert dead.claim(1, "u2") is not None
