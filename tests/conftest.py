@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.support.models",
     "tests.support.browser",
     "tests.support.redis_servers",
+    "tests.support.s3_server",
 ]
 
 
