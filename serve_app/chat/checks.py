@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from serve_app.chat.protocol import (
@@ -17,7 +18,6 @@ from serve_app.engines.base import ChatTurn, MediaSlot, SamplingParams
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import ParameterError, UnknownModel
 from serve_app.media.sampling import SamplingSpec
-from serve_app.pipeline.protocol import Pipeline
 
 #: Backends that honour ``response_format`` (JSON output) themselves.
 JSON_OUTPUT_BACKENDS = frozenset({"openai"})
@@ -46,20 +46,28 @@ class CheckedChat:
 
 
 def check_chat(
-    pipeline: Pipeline, request: ChatCompletionRequest, settings: ChatSettings
+    profiles: Mapping[str, ModelProfile], request: ChatCompletionRequest, settings: ChatSettings
 ) -> CheckedChat:
     """Everything about ``request`` that can be judged without reading its media.
 
+    ``profiles`` are the served models by public name (vision and text-only).
+
     Raises:
         UnknownModel: ``model`` is not served.
-        ParameterError: an invalid or unsupported parameter (``param`` names it).
+        ParameterError: an invalid or unsupported parameter (``param`` names it), or
+            media sent to a text-only model.
     """
-    if request.model not in pipeline.model_names:
-        names = ", ".join(sorted(pipeline.model_names))
+    profile = profiles.get(request.model)
+    if profile is None:
+        names = ", ".join(sorted(profiles))
         raise UnknownModel(f"the model {request.model!r} does not exist; models: {names}")
-    profile = pipeline.profile(request.model)
     _refuse_unsupported(request, settings, profile)
     conversation, media = _conversation(request, settings)
+    if media and not profile.multimodal:
+        where = media[0][0]
+        raise ParameterError(
+            f"model {profile.name!r} is text-only and takes no images or video ({where})", where
+        )
     return CheckedChat(
         model=request.model,
         profile=profile,

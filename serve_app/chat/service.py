@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,22 @@ from serve_app.chat.protocol import (
     VideoFramesPart,
 )
 from serve_app.chat.settings import ChatSettings
-from serve_app.engines.base import GenerationDelta
+from serve_app.engines.backend import ModelBackend
+from serve_app.engines.base import GenerationDelta, GenerationRequest
+from serve_app.engines.profile import ModelProfile
 from serve_app.errors import ServeAppError
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.net.fetch import FetchPolicy, SafeHttp
 from serve_app.net.netguard import parse_networks
-from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatMedia, Pipeline, SampledVideo
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatJob,
+    ChatMedia,
+    ChatStream,
+    Pipeline,
+    SampledVideo,
+)
 
 ENDPOINT = "POST /v1/chat/completions"
 #: Credits are reserved under this reason in the ledger.
@@ -85,8 +94,17 @@ def fetcher_for(chat: ChatSettings, media: MediaLimits) -> SafeHttp:
     return SafeHttp(policy, allowed=parse_networks(fetch.allow_networks))
 
 
+#: What ``/v1/models`` says each model takes (an extension of OpenAI's model object).
+VISION_MODALITIES = ("text", "image", "video")
+TEXT_MODALITIES = ("text",)
+
+
 class ChatCompletions:
-    """The ``/v1`` use case over a :class:`Pipeline` (Serve handles or in-process)."""
+    """The ``/v1`` use case over a :class:`Pipeline` (Serve handles or in-process).
+
+    ``text_models`` are text-only models served beside the pipeline's vision models
+    (the configured story model): they answer conversations without media.
+    """
 
     def __init__(
         self,
@@ -94,8 +112,14 @@ class ChatCompletions:
         accounts: AccountsContext,
         config: ChatConfig,
         http: SafeHttp | None = None,
+        text_models: Sequence[tuple[ModelProfile, ModelBackend]] = (),
     ) -> None:
         self._pipeline = pipeline
+        vision = set(pipeline.model_names)
+        #: A text model named like a vision model is reachable only as the vision model.
+        self._text = {p.name: (p, b) for p, b in text_models if p.name not in vision}
+        self._profiles = {name: pipeline.profile(name) for name in pipeline.model_names}
+        self._profiles.update({name: profile for name, (profile, _) in self._text.items()})
         self._accounts = accounts
         self._config = config
         self._source = MediaSource(
@@ -107,8 +131,28 @@ class ChatCompletions:
         self._created = int(time.time())
 
     def models(self) -> ModelList:
-        names = self._pipeline.model_names
-        return ModelList(data=[ModelCard(id=name, created=self._created) for name in names])
+        """Every model ``/v1/chat/completions`` takes, with the inputs each accepts."""
+        cards = [
+            ModelCard(
+                id=name,
+                created=self._created,
+                modalities=list(VISION_MODALITIES if profile.multimodal else TEXT_MODALITIES),
+            )
+            for name, profile in self._profiles.items()
+        ]
+        return ModelList(data=cards)
+
+    def _answer(self, job: ChatJob) -> Awaitable[ChatAnswer]:
+        text = self._text.get(job.model)
+        if text is None:
+            return self._pipeline.chat(job)
+        return _text_answer(text[1], job)
+
+    def _answer_stream(self, job: ChatJob) -> ChatStream:
+        text = self._text.get(job.model)
+        if text is None:
+            return self._pipeline.chat_stream(job)
+        return _text_stream(text[1], job)
 
     async def complete(
         self,
@@ -119,7 +163,7 @@ class ChatCompletions:
         request_id: str = "",
     ) -> ChatReply:
         """A whole answer (``n`` choices), charged once per choice."""
-        checked = check_chat(self._pipeline, request, self._config.chat)
+        checked = check_chat(self._profiles, request, self._config.chat)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
             async with self._charge(user, request, checked, idempotency_key) as bill:
@@ -127,7 +171,7 @@ class ChatCompletions:
                     return ChatReply(bill.replay.body, replayed=True)
                 with self._accounts.in_flight.track():
                     answers = await asyncio.gather(
-                        *(self._pipeline.chat(_nth(job, i)) for i in range(checked.n))
+                        *(self._answer(_nth(job, i)) for i in range(checked.n))
                     )
                 completion = _completion(_completion_id(request_id), checked.model, answers)
                 completion.billing = Billing(
@@ -151,7 +195,7 @@ class ChatCompletions:
         model output) happens before the first event, so callers can await the first
         item and still answer with an HTTP error status.
         """
-        checked = check_chat(self._pipeline, request, self._config.chat)
+        checked = check_chat(self._profiles, request, self._config.chat)
         usage_wanted = bool(request.stream_options and request.stream_options.include_usage)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
@@ -175,7 +219,7 @@ class ChatCompletions:
     async def _events(
         self, job: ChatJob, writer: _StreamWriter, usage_wanted: bool
     ) -> AsyncGenerator[str, None]:
-        events = self._pipeline.chat_stream(job)
+        events = self._answer_stream(job)
         try:
             first = await anext(events, None)  # errors here still reach the client as a status
             started = False
@@ -373,6 +417,28 @@ def replay_events(body: dict[str, Any], usage_wanted: bool) -> list[str]:
         events.append(sse(usage.model_dump(mode="json", exclude_none=True)))
     events.append("data: [DONE]\n\n")
     return events
+
+
+def _text_request(job: ChatJob) -> GenerationRequest:
+    return GenerationRequest(
+        prompt="", conversation=job.conversation, sampling=job.sampling, request_id=job.request_id
+    )
+
+
+async def _text_answer(backend: ModelBackend, job: ChatJob) -> ChatAnswer:
+    """A text-only model's answer (its backend has no media and no streaming)."""
+    return ChatAnswer(await backend.generate(_text_request(job)))
+
+
+async def _text_stream(backend: ModelBackend, job: ChatJob) -> ChatStream:
+    """A text-only model's whole answer as one delta."""
+    result = await backend.generate(_text_request(job))
+    yield GenerationDelta(
+        text=result.text,
+        finish_reason=result.finish_reason,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+    )
 
 
 def _stream_error(exc: ServeAppError) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serve_app.http.web.api_reference import build_reference
-from tests.chat.conftest import ChatApp
+from tests.chat.conftest import STORY_MODEL, ChatApp
 from tests.support.uploads import reservations
 
 MODEL = "tiny-qwen2.5-vl"
@@ -36,7 +36,41 @@ def image_message(url: str, text: str = "What is this?") -> dict:
 
 def test_models_are_listed(chat_app: ChatApp) -> None:
     models = sync_client(chat_app).models.list()
-    assert [m.id for m in models.data] == [MODEL]
+    assert [(m.id, m.model_extra["modalities"]) for m in models.data] == [
+        (MODEL, ["text", "image", "video"]),
+        (STORY_MODEL, ["text"]),
+    ]
+
+
+def test_story_model_answers_text(chat_app: ChatApp) -> None:
+    messages = [
+        {"role": "system", "content": "You write stories."},
+        {"role": "user", "content": "A story about a cat."},
+    ]
+    completion = sync_client(chat_app).chat.completions.create(
+        model=STORY_MODEL, messages=messages, max_tokens=4, n=2
+    )
+    assert completion.model == STORY_MODEL
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert completion.choices[0].message.content
+    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    stream = sync_client(chat_app).chat.completions.create(
+        model=STORY_MODEL, messages=messages, max_tokens=4, stream=True
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason
+
+
+def test_story_model_refuses_media_naming_the_part(chat_app: ChatApp, media) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        sync_client(chat_app, token=chat_app.user).chat.completions.create(
+            model=STORY_MODEL,
+            messages=[{"role": "user", "content": "Hi"}, image_message(media["jpeg"])],
+        )
+    assert raised.value.body["param"] == "messages[1].content[0]"
+    assert "text-only" in raised.value.message
+    assert reservations(chat_app.accounts, chat_app.user_id) == 0
 
 
 def test_one_image(chat_app: ChatApp, media) -> None:
