@@ -19,8 +19,9 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.errors import ParameterError, UnknownModel
 from serve_app.media.sampling import SamplingSpec
 
-#: Backends that honour ``response_format`` (JSON output) themselves.
-JSON_OUTPUT_BACKENDS = frozenset({"openai"})
+#: Backends that constrain output to ``response_format`` (JSON): an upstream
+#: OpenAI-compatible server, vLLM's structured outputs.
+JSON_OUTPUT_BACKENDS = frozenset({"openai", "vllm"})
 
 #: What a media part of the conversation asks for; filled by ``chat.media``.
 MediaPart = ImageURLPart | VideoURLPart | VideoFramesPart
@@ -85,8 +86,6 @@ def _refuse_unsupported(
 ) -> None:
     if request.n > settings.max_n:
         raise ParameterError(f"n may be at most {settings.max_n}", "n")
-    if request.n > 1 and request.stream:
-        raise ParameterError("n > 1 is not supported with stream: true", "n")
     if request.logprobs or request.top_logprobs:
         raise ParameterError("logprobs are not supported", "logprobs")
     if request.tools or request.tool_choice not in (None, "none", "auto"):
@@ -97,11 +96,17 @@ def _refuse_unsupported(
     if len(request.stop_strings()) > 4:
         raise ParameterError("stop takes at most 4 sequences", "stop")
     fmt = request.response_format
-    if fmt is not None and fmt.type != "text" and profile.backend not in JSON_OUTPUT_BACKENDS:
+    if fmt is None or fmt.type == "text":
+        return
+    if profile.backend not in JSON_OUTPUT_BACKENDS:
         raise ParameterError(
             f"response_format {fmt.type!r} is not supported by model {profile.name!r} "
             f"(backend {profile.backend!r})",
             "response_format",
+        )
+    if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.schema_ is None):
+        raise ParameterError(
+            "response_format json_schema needs json_schema.schema", "response_format"
         )
 
 

@@ -41,6 +41,7 @@ from serve_app.chat.protocol import (
     VideoFramesPart,
 )
 from serve_app.chat.settings import ChatSettings
+from serve_app.chat.streams import merge_streams
 from serve_app.engines.backend import ModelBackend
 from serve_app.engines.base import GenerationDelta, GenerationRequest
 from serve_app.engines.profile import ModelProfile
@@ -51,6 +52,7 @@ from serve_app.net.fetch import FetchPolicy, SafeHttp
 from serve_app.net.netguard import parse_networks
 from serve_app.pipeline.protocol import (
     ChatAnswer,
+    ChatEvent,
     ChatJob,
     ChatMedia,
     ChatStream,
@@ -207,8 +209,10 @@ class ChatCompletions:
                         return
                     with self._accounts.in_flight.track():
                         writer = _StreamWriter(_completion_id(request_id), checked.model)
-                        async for event in self._events(job, writer, usage_wanted):
-                            yield event
+                        events = self._events(job, checked.n, writer, usage_wanted)
+                        async with contextlib.aclosing(events):
+                            async for event in events:
+                                yield event
                     writer.billing = Billing(
                         credits_charged=bill.cost, credits_remaining=bill.remaining
                     )
@@ -217,31 +221,38 @@ class ChatCompletions:
                 return
 
     async def _events(
-        self, job: ChatJob, writer: _StreamWriter, usage_wanted: bool
+        self, job: ChatJob, n: int, writer: _StreamWriter, usage_wanted: bool
     ) -> AsyncGenerator[str, None]:
-        events = self._answer_stream(job)
+        """Chunks of ``n`` choices, each ``index``-ed, as their models produce them.
+
+        Videos' sampling reports (they come first) go into the first chunk; an error
+        before it is raised (the client still gets a status), after it is an event.
+        """
+        streams = [self._answer_stream(_nth(job, i)) for i in range(n)]
+        events = merge_streams(streams) if n > 1 else _tagged(streams[0])
+        started = False
         try:
-            first = await anext(events, None)  # errors here still reach the client as a status
-            started = False
-            pending = [] if first is None else [first]
             while True:
-                for event in pending:
-                    if not started:
-                        yield writer.start()
-                        started = True
-                    chunk = writer.add(event)
-                    if chunk is not None:
-                        yield chunk
                 try:
-                    pending = [await anext(events)]
+                    index, event = await anext(events)
                 except StopAsyncIteration:
                     break
                 except ServeAppError as exc:
+                    if not started:
+                        raise
                     yield sse(_stream_error(exc))
                     raise _StreamBroken from exc
+                if isinstance(event, SampledVideo):
+                    writer.add_video(index, event)
+                    continue
+                if not started:
+                    yield writer.start(n)
+                    started = True
+                chunk = writer.add(index, event)
+                if chunk is not None:
+                    yield chunk
             if not started:
-                yield writer.start()
-            yield writer.finish()
+                yield writer.start(n)
             if usage_wanted:
                 yield writer.usage_chunk()
             yield "data: [DONE]\n\n"
@@ -322,68 +333,91 @@ class _StreamBroken(Exception):
 
 
 class _StreamWriter:
-    """Turns pipeline events into chunks and remembers the whole answer."""
+    """Turns pipeline events into chunks and remembers the whole answer of each choice."""
 
     def __init__(self, completion_id: str, model: str) -> None:
         self._id = completion_id
         self._model = model
         self._created = int(time.time())
-        self._text: list[str] = []
+        self._text: dict[int, list[str]] = {}
         self._videos: list[SampledMedia] = []
-        self._last = GenerationDelta(text="")
+        self._last: dict[int, GenerationDelta] = {}
         self.billing: Billing | None = None
 
-    def _chunk(self, **fields: Any) -> ChatCompletionChunk:
-        return ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
-
-    def start(self) -> str:
-        chunk = self._chunk(
-            choices=[ChunkChoice(delta=Delta(role="assistant", content=""))],
-            sampled_media=self._videos or None,
-        )
+    def _chunk(self, **fields: Any) -> str:
+        chunk = ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
         return sse(chunk.model_dump(mode="json", exclude_none=True))
 
-    def add(self, event: SampledVideo | GenerationDelta) -> str | None:
-        if isinstance(event, SampledVideo):
-            self._videos.append(_sampled(event))
-            return None
+    def add_video(self, index: int, video: SampledVideo) -> None:
+        if index == 0:  # every choice samples the same media
+            self._videos.append(_sampled(video))
+
+    def start(self, n: int) -> str:
+        """The first chunk: each choice's role, and what was sampled from the videos."""
+        for i in range(n):
+            self._text.setdefault(i, [])
+        choices = [
+            ChunkChoice(index=i, delta=Delta(role="assistant", content="")) for i in range(n)
+        ]
+        return self._chunk(choices=choices, sampled_media=self._videos or None)
+
+    def add(self, index: int, event: GenerationDelta | None) -> str | None:
+        """A text chunk, or choice ``index``'s last chunk when its stream ended (``None``)."""
+        if event is None:
+            reason = self._finish_reason(index)
+            return self._chunk(
+                choices=[ChunkChoice(index=index, delta=Delta(), finish_reason=reason)]
+            )
         if event.finish_reason is not None:
-            self._last = event
+            self._last[index] = event
         if not event.text:
             return None
-        self._text.append(event.text)
-        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(content=event.text))])
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+        self._text.setdefault(index, []).append(event.text)
+        return self._chunk(choices=[ChunkChoice(index=index, delta=Delta(content=event.text))])
 
-    def finish(self) -> str:
-        reason = self._last.finish_reason or "stop"
-        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(), finish_reason=reason)])
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+    def _finish_reason(self, index: int) -> str:
+        last = self._last.get(index)
+        return (last.finish_reason if last else None) or "stop"
 
     def _usage(self) -> Usage:
-        last = self._last
+        lasts = list(self._last.values())
+        prompt = lasts[0].input_tokens if lasts else 0
+        completion = sum(last.output_tokens for last in lasts)
         return Usage(
-            prompt_tokens=last.input_tokens,
-            completion_tokens=last.output_tokens,
-            total_tokens=last.input_tokens + last.output_tokens,
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
 
     def usage_chunk(self) -> str:
-        chunk = self._chunk(choices=[], usage=self._usage())
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+        return self._chunk(choices=[], usage=self._usage())
 
     def completion(self) -> ChatCompletion:
-        message = AssistantMessage(content="".join(self._text))
-        choice = Choice(index=0, message=message, finish_reason=self._last.finish_reason or "stop")
+        choices = [
+            Choice(
+                index=i,
+                message=AssistantMessage(content="".join(text)),
+                finish_reason=self._finish_reason(i),
+            )
+            for i, text in sorted(self._text.items())
+        ]
         return ChatCompletion(
             id=self._id,
             created=self._created,
             model=self._model,
-            choices=[choice],
+            choices=choices,
             usage=self._usage(),
             sampled_media=self._videos,
             billing=self.billing,
         )
+
+
+async def _tagged(stream: ChatStream) -> AsyncGenerator[tuple[int, ChatEvent | None], None]:
+    """One stream as :func:`merge_streams` gives several (index 0, ``None`` at its end)."""
+    try:
+        async for event in stream:
+            yield 0, event
+        yield 0, None
+    finally:
+        await stream.aclose()
 
 
 def sse(data: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from serve_app.accounts.users import find_user
 from serve_app.http.web.api_reference import build_reference
 from tests.chat.conftest import STORY_MODEL, ChatApp
 from tests.support.uploads import reservations
@@ -183,6 +184,55 @@ def test_streaming_ends_with_usage_and_done(chat_app: ChatApp, media) -> None:
     assert text
 
 
+def test_n_choices_stream_indexed_and_charged_per_choice(chat_app: ChatApp, media) -> None:
+    client = sync_client(chat_app, token=chat_app.user)
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[image_message(media["jpeg"])],
+        max_tokens=4,
+        n=2,
+        seed=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert [(c.index, c.delta.role) for c in chunks[0].choices] == [
+        (0, "assistant"),
+        (1, "assistant"),
+    ]
+    texts = {0: "", 1: ""}
+    finished = []
+    for chunk in chunks[1:-1]:
+        [choice] = chunk.choices
+        texts[choice.index] += choice.delta.content or ""
+        if choice.finish_reason:
+            finished.append(choice.index)
+    assert sorted(finished) == [0, 1] and all(texts.values())
+    assert 0 < chunks[-1].usage.completion_tokens <= 8
+    assert find_user(chat_app.accounts.database, "payer").balance == 5  # 25 - 2 x 10
+
+
+def test_streamed_video_reports_sampling_in_the_first_chunk(chat_app: ChatApp, media) -> None:
+    stream = sync_client(chat_app).chat.completions.create(
+        model=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video_url", "video_url": {"url": media["video"]}},
+                    {"type": "text", "text": "What happens?"},
+                ],
+            }
+        ],
+        max_tokens=3,
+        stream=True,
+        extra_body={"media_io_kwargs": {"video": {"num_frames": 4}}},
+    )
+    first, *_ = list(stream)
+    [sampled] = first.model_extra["sampled_media"]
+    assert len(sampled["frame_indices"]) == 4
+
+
 def test_raw_stream_is_server_sent_events(chat_app: ChatApp, media) -> None:
     with TestClient(chat_app.app) as http:
         response = http.post(
@@ -230,7 +280,7 @@ def test_n_choices(chat_app: ChatApp, media) -> None:
     [
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"logprobs": True}, "logprobs"),
-        ({"n": 2, "stream": True}, "n"),
+        ({"n": 5}, "n"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"temperature": 7}, "temperature"),
     ],

@@ -27,6 +27,19 @@ class RequestOutputKind(enum.Enum):
 
 
 @dataclass(kw_only=True)
+class StructuredOutputsParams:
+    """Subset of ``vllm.sampling_params.StructuredOutputsParams`` (exactly one set)."""
+
+    json: str | dict[str, Any] | None = None
+    regex: str | None = None
+    json_object: bool | None = None
+
+    def __post_init__(self) -> None:
+        if sum(v is not None for v in (self.json, self.regex, self.json_object)) != 1:
+            raise ValueError("exactly one kind of structured outputs constraint")
+
+
+@dataclass(kw_only=True)
 class SamplingParams:
     """Subset of ``vllm.SamplingParams`` fields, same names and defaults (keyword-only)."""
 
@@ -46,6 +59,7 @@ class SamplingParams:
     min_tokens: int = 0
     skip_special_tokens: bool = True
     output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE
+    structured_outputs: StructuredOutputsParams | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.top_p <= 1.0:
@@ -220,6 +234,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
             "vllm.sampling_params",
             SamplingParams=SamplingParams,
             RequestOutputKind=RequestOutputKind,
+            StructuredOutputsParams=StructuredOutputsParams,
         ),
         "vllm.engine": _module("vllm.engine"),
         "vllm.engine.arg_utils": _module("vllm.engine.arg_utils", AsyncEngineArgs=AsyncEngineArgs),
