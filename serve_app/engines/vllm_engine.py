@@ -53,7 +53,22 @@ def build_engine_kwargs(profile: ModelProfile, model_source: str) -> dict[str, A
             "min_pixels": min(pixels.image_min_pixels, pixels.video_min_pixels),
             "max_pixels": max(pixels.image_max_pixels, pixels.video_max_pixels),
         }
+    # JSON output without free whitespace between tokens: compact, and a model cannot
+    # spend its token budget on blanks (the tiny model did: "{" then only whitespace).
+    # vLLM allows the flag with the xgrammar (its default) and guidance backends only.
+    kwargs["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
     kwargs.update(profile.vllm_engine_args)
+    return kwargs
+
+
+def _engine_args(profile: ModelProfile, model_source: str) -> dict[str, Any]:
+    """:func:`build_engine_kwargs` with vLLM's config objects (needs vLLM)."""
+    from vllm.config import StructuredOutputsConfig
+
+    kwargs = build_engine_kwargs(profile, model_source)
+    structured = kwargs.get("structured_outputs_config")
+    if isinstance(structured, dict):  # AsyncEngineArgs does not convert this one itself
+        kwargs["structured_outputs_config"] = StructuredOutputsConfig(**structured)
     return kwargs
 
 
@@ -201,7 +216,7 @@ class VLLMEngine(Engine):
                     retry_after_s=60,
                 ) from exc
             try:
-                args = AsyncEngineArgs(**build_engine_kwargs(self._profile, self._source))
+                args = AsyncEngineArgs(**_engine_args(self._profile, self._source))
                 self._processor = await asyncio.to_thread(self._load_processor)
                 self._engine = AsyncLLM.from_engine_args(args)
             except Exception as exc:

@@ -288,6 +288,11 @@ def test_response_format_becomes_vllm_structured_outputs() -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
     as_schema = json.dumps({"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
     assert build_structured_outputs(None) is None
+    compact = build_engine_kwargs(ModelProfile(name="m", backend="vllm", model="m"), "m")
+    assert compact["structured_outputs_config"] == {
+        "backend": "xgrammar",
+        "disable_any_whitespace": True,
+    }
     assert build_structured_outputs('{"type": "json_object"}') == {"json_object": True}
     assert build_structured_outputs(as_schema) == {"json": schema}
     with pytest.raises(InvalidRequest):

@@ -27,6 +27,14 @@ class RequestOutputKind(enum.Enum):
 
 
 @dataclass(kw_only=True)
+class StructuredOutputsConfig:
+    """Subset of ``vllm.config.StructuredOutputsConfig`` (engine-wide)."""
+
+    backend: str = "auto"
+    disable_any_whitespace: bool = False
+
+
+@dataclass(kw_only=True)
 class StructuredOutputsParams:
     """Subset of ``vllm.sampling_params.StructuredOutputsParams`` (exactly one set)."""
 
@@ -89,6 +97,7 @@ class AsyncEngineArgs:
     trust_remote_code: bool = False
     limit_mm_per_prompt: dict[str, Any] = field(default_factory=dict)
     mm_processor_kwargs: dict[str, Any] | None = None
+    structured_outputs_config: StructuredOutputsConfig | None = None
     enable_log_requests: bool = False
     disable_log_stats: bool = False
 
@@ -236,6 +245,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
             RequestOutputKind=RequestOutputKind,
             StructuredOutputsParams=StructuredOutputsParams,
         ),
+        "vllm.config": _module("vllm.config", StructuredOutputsConfig=StructuredOutputsConfig),
         "vllm.engine": _module("vllm.engine"),
         "vllm.engine.arg_utils": _module("vllm.engine.arg_utils", AsyncEngineArgs=AsyncEngineArgs),
         "vllm.v1": _module("vllm.v1"),
