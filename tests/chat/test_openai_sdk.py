@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from serve_app.accounts.users import find_user
 from serve_app.http.web.api_reference import build_reference
 from tests.chat.conftest import STORY_MODEL, ChatApp
+from tests.support.openai_streams import choices_of
 from tests.support.uploads import reservations
 
 MODEL = "tiny-qwen2.5-vl"
@@ -30,6 +31,16 @@ def image_message(url: str, text: str = "What is this?") -> dict:
         "role": "user",
         "content": [
             {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": text},
+        ],
+    }
+
+
+def video_message(url: str, text: str = "What happens?") -> dict:
+    return {
+        "role": "user",
+        "content": [
+            {"type": "video_url", "video_url": {"url": url}},
             {"type": "text", "text": text},
         ],
     }
@@ -113,15 +124,7 @@ def test_several_images_system_prompt_and_history(chat_app: ChatApp, media) -> N
 def test_video_data_url_reports_what_was_sampled(chat_app: ChatApp, media) -> None:
     completion = sync_client(chat_app).chat.completions.create(
         model=MODEL,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "video_url", "video_url": {"url": media["video"]}},
-                    {"type": "text", "text": "What happens?"},
-                ],
-            }
-        ],
+        messages=[video_message(media["video"])],
         max_tokens=6,
         extra_body={"media_io_kwargs": {"video": {"fps": 1000, "num_frames": 4}}},
     )
@@ -200,14 +203,8 @@ def test_n_choices_stream_indexed_and_charged_per_choice(chat_app: ChatApp, medi
         (0, "assistant"),
         (1, "assistant"),
     ]
-    texts = {0: "", 1: ""}
-    finished = []
-    for chunk in chunks[1:-1]:
-        [choice] = chunk.choices
-        texts[choice.index] += choice.delta.content or ""
-        if choice.finish_reason:
-            finished.append(choice.index)
-    assert sorted(finished) == [0, 1] and all(texts.values())
+    texts, finished = choices_of(chunks)
+    assert sorted(finished) == [0, 1] and sorted(texts) == [0, 1] and all(texts.values())
     assert 0 < chunks[-1].usage.completion_tokens <= 8
     assert find_user(chat_app.accounts.database, "payer").balance == 5  # 25 - 2 x 10
 
@@ -215,15 +212,7 @@ def test_n_choices_stream_indexed_and_charged_per_choice(chat_app: ChatApp, medi
 def test_streamed_video_reports_sampling_in_the_first_chunk(chat_app: ChatApp, media) -> None:
     stream = sync_client(chat_app).chat.completions.create(
         model=MODEL,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "video_url", "video_url": {"url": media["video"]}},
-                    {"type": "text", "text": "What happens?"},
-                ],
-            }
-        ],
+        messages=[video_message(media["video"])],
         max_tokens=3,
         stream=True,
         extra_body={"media_io_kwargs": {"video": {"num_frames": 4}}},

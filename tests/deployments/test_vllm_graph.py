@@ -22,6 +22,7 @@ import pytest
 from serve_app.app import STORY_WRITER, AppArgs, ModelEntry, build_graph
 from tests.support.graphs import FAST_ACCOUNTS, create_api_token
 from tests.support.media_files import make_image, make_video
+from tests.support.openai_streams import choices_of
 from tests.support.vllm_cpu import PROJECT_ROOT, VLLM_ENV, vllm_profile
 
 pytestmark = [
@@ -179,14 +180,9 @@ def test_v1_streams_from_vllm_with_the_openai_sdk(
     chunks = list(stream)
     TIMINGS["v1_stream_n2_ms"] = round((time.perf_counter() - started) * 1000, 1)
     assert [c.index for c in chunks[0].choices] == [0, 1]
-    texts = {0: "", 1: ""}
-    finished = set()
-    for chunk in chunks[1:-1]:
-        [choice] = chunk.choices
-        texts[choice.index] += choice.delta.content or ""
-        if choice.finish_reason:
-            finished.add(choice.index)
-    assert finished == {0, 1} and all(t.strip() for t in texts.values())
+    texts, finished = choices_of(chunks)
+    assert sorted(finished) == [0, 1] and sorted(texts) == [0, 1]
+    assert all(t.strip() for t in texts.values())
     usage = chunks[-1].usage
     assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 16
 
