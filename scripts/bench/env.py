@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from serve_app.config import resolve_config_path
-from serve_app.engines.profile import ModelProfile
+from serve_app.engines.profile import TINY_MODEL, ModelProfile
 
 TINY_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
 #: Cheap password hashing (the benchmark's user logs in with a token only) and a
@@ -110,7 +110,10 @@ def bench_env(keep: bool = False, profile_path: str | None = None) -> Iterator[B
         (root / "data").mkdir()
         profile = tiny_profile(root / "data")
         if profile_path:
-            profile = ModelProfile.from_yaml(resolve_config_path(profile_path))
+            chosen = ModelProfile.from_yaml(resolve_config_path(profile_path))
+            if chosen.model == TINY_MODEL:  # e.g. the tiny model's vLLM CPU profile
+                chosen = chosen.model_copy(update={"model": profile.model})
+            profile = chosen
         image = make_image(root / "photo.jpg", "jpeg", 320, 240)
         # 10 s of 640x360 H.264: a CPU-bound decode of ~0.2-0.5 s on one core.
         video = make_video(root / "clip.mp4", width=640, height=360, frames=300, pattern="photo")

@@ -30,11 +30,14 @@ from scripts.bench import common
 from scripts.bench.common import Measurement, Row, ratio, run_load
 from scripts.bench.cpu import CpuSampler
 from scripts.bench.env import BenchEnv, Cluster, admin_token, app_settings, free_port
+from serve_app.engines.profile import ModelProfile
 
 MODEL = "tiny-qwen2.5-vl"
 CONCURRENCY = (1, 8)
 REQUESTS = {1: 16, 8: 48}
 BODY_EXTRA = {"media_io_kwargs": {"video": {"num_frames": 8, "fps": 2}}}
+#: vLLM's batch size, on its own server and on this service's vLLM engine.
+MAX_NUM_SEQS = 8
 
 
 def vllm_python() -> Path | None:
@@ -87,7 +90,7 @@ def vllm_server(python: Path, model_dir: str, cores: int) -> Iterator[tuple[str,
     cmd = [
         str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
         "--served-model-name", MODEL, "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--max-model-len", "4096", "--max-num-seqs", "8",
+        "--enforce-eager", "--max-model-len", "4096", "--max-num-seqs", str(MAX_NUM_SEQS),
         "--limit-mm-per-prompt", '{"image": 8, "video": 1}', "--trust-request-mm-kwargs",
     ]  # fmt: skip
     log = open(Path(model_dir).parent / "vllm-server.log", "wb")  # noqa: SIM115
@@ -157,6 +160,22 @@ async def _measure(
         await client.close()
 
 
+def _model_replica(env: BenchEnv) -> tuple[ModelProfile, dict[str, Any]]:
+    """The profile and Serve options of this service's model replica.
+
+    On the vLLM engine (``--profile configs/models/tiny-qwen2.5-vl-vllm-cpu.yaml``, run
+    from ``.venv-vllm``) the replica gets vLLM's CPU settings and the server's batch size.
+    """
+    if env.profile.backend != "vllm":
+        return env.profile, {}
+    from tests.support.vllm_cpu import VLLM_ENV
+
+    engine_args = {**env.profile.vllm_engine_args, "max_num_seqs": MAX_NUM_SEQS}
+    profile = env.profile.model_copy(update={"vllm_engine_args": engine_args})
+    actor = {**env.model_actor_options, "runtime_env": {"env_vars": VLLM_ENV}}
+    return profile, {"VisionLanguageModel": {"ray_actor_options": actor}}
+
+
 def _calls(concurrency: int) -> int:
     """Requests sent in one measurement window: warm-up, then every repeat."""
     return 2 * min(concurrency, 4) + common.REPEAT * REQUESTS[concurrency]
@@ -167,13 +186,14 @@ def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row]
 
     from serve_app.app import AppArgs, ModelEntry, build_graph
 
+    profile, options = _model_replica(env)
     args = AppArgs(
-        models=[ModelEntry(profile=env.profile)],
+        models=[ModelEntry(profile=profile)],
         story_model=None,
         detectors_config=None,
         settings=app_settings(env),
     )
-    serve.run(build_graph(args), name="bench-v1", route_prefix="/bench-v1")
+    serve.run(build_graph(args, options), name="bench-v1", route_prefix="/bench-v1")
     ours = f"http://127.0.0.1:{cluster.port}/bench-v1/v1"
     token = admin_token(env)
     media = {"video": _videos(env), "image": [_image(env)]}
@@ -221,6 +241,7 @@ def run(env: BenchEnv, cluster: Cluster, time_limit_s: float) -> tuple[list[Row]
             if python
             else "vLLM's CPU build was not found (set VLLM_PYTHON); only this service ran. "
         )
+        + f"This service's model replica: the {profile.backend} engine. "
         + "Same tiny model, same bodies (`max_tokens` 16, temperature 0, video "
         "`media_io_kwargs` 8 frames at 2 fps; 3 short 320x240 clips of 2-2.5 s, one "
         "320x240 JPEG). CPU per request: process CPU seconds over the measurement "

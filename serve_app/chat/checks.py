@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from serve_app.chat.protocol import (
@@ -17,10 +18,10 @@ from serve_app.engines.base import ChatTurn, MediaSlot, SamplingParams
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import ParameterError, UnknownModel
 from serve_app.media.sampling import SamplingSpec
-from serve_app.pipeline.protocol import Pipeline
 
-#: Backends that honour ``response_format`` (JSON output) themselves.
-JSON_OUTPUT_BACKENDS = frozenset({"openai"})
+#: Backends that constrain output to ``response_format`` (JSON): an upstream
+#: OpenAI-compatible server, vLLM's structured outputs.
+JSON_OUTPUT_BACKENDS = frozenset({"openai", "vllm"})
 
 #: What a media part of the conversation asks for; filled by ``chat.media``.
 MediaPart = ImageURLPart | VideoURLPart | VideoFramesPart
@@ -46,20 +47,28 @@ class CheckedChat:
 
 
 def check_chat(
-    pipeline: Pipeline, request: ChatCompletionRequest, settings: ChatSettings
+    profiles: Mapping[str, ModelProfile], request: ChatCompletionRequest, settings: ChatSettings
 ) -> CheckedChat:
     """Everything about ``request`` that can be judged without reading its media.
 
+    ``profiles`` are the served models by public name (vision and text-only).
+
     Raises:
         UnknownModel: ``model`` is not served.
-        ParameterError: an invalid or unsupported parameter (``param`` names it).
+        ParameterError: an invalid or unsupported parameter (``param`` names it), or
+            media sent to a text-only model.
     """
-    if request.model not in pipeline.model_names:
-        names = ", ".join(sorted(pipeline.model_names))
+    profile = profiles.get(request.model)
+    if profile is None:
+        names = ", ".join(sorted(profiles))
         raise UnknownModel(f"the model {request.model!r} does not exist; models: {names}")
-    profile = pipeline.profile(request.model)
     _refuse_unsupported(request, settings, profile)
     conversation, media = _conversation(request, settings)
+    if media and not profile.multimodal:
+        where = media[0][0]
+        raise ParameterError(
+            f"model {profile.name!r} is text-only and takes no images or video ({where})", where
+        )
     return CheckedChat(
         model=request.model,
         profile=profile,
@@ -77,8 +86,6 @@ def _refuse_unsupported(
 ) -> None:
     if request.n > settings.max_n:
         raise ParameterError(f"n may be at most {settings.max_n}", "n")
-    if request.n > 1 and request.stream:
-        raise ParameterError("n > 1 is not supported with stream: true", "n")
     if request.logprobs or request.top_logprobs:
         raise ParameterError("logprobs are not supported", "logprobs")
     if request.tools or request.tool_choice not in (None, "none", "auto"):
@@ -89,11 +96,17 @@ def _refuse_unsupported(
     if len(request.stop_strings()) > 4:
         raise ParameterError("stop takes at most 4 sequences", "stop")
     fmt = request.response_format
-    if fmt is not None and fmt.type != "text" and profile.backend not in JSON_OUTPUT_BACKENDS:
+    if fmt is None or fmt.type == "text":
+        return
+    if profile.backend not in JSON_OUTPUT_BACKENDS:
         raise ParameterError(
             f"response_format {fmt.type!r} is not supported by model {profile.name!r} "
             f"(backend {profile.backend!r})",
             "response_format",
+        )
+    if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.schema_ is None):
+        raise ParameterError(
+            "response_format json_schema needs json_schema.schema", "response_format"
         )
 
 

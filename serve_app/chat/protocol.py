@@ -199,6 +199,8 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "serve_app"
+    #: Extension: the inputs the model takes (``["text"]`` for a text-only model).
+    modalities: list[Literal["text", "image", "video"]]
 
 
 class ModelList(BaseModel):

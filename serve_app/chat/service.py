@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,13 +40,24 @@ from serve_app.chat.protocol import (
     VideoFramesPart,
 )
 from serve_app.chat.settings import ChatConfig, ChatSettings
-from serve_app.engines.base import GenerationDelta
+from serve_app.chat.streams import merge_streams
+from serve_app.engines.backend import ModelBackend
+from serve_app.engines.base import GenerationDelta, GenerationRequest
+from serve_app.engines.profile import ModelProfile
 from serve_app.errors import ServeAppError
 from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.net.fetch import FetchPolicy, SafeHttp
 from serve_app.net.netguard import parse_networks
-from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatMedia, Pipeline, SampledVideo
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatEvent,
+    ChatJob,
+    ChatMedia,
+    ChatStream,
+    Pipeline,
+    SampledVideo,
+)
 
 ENDPOINT = "POST /v1/chat/completions"
 #: Credits are reserved under this reason in the ledger.
@@ -74,8 +85,17 @@ def fetcher_for(chat: ChatSettings, media: MediaLimits) -> SafeHttp:
     return SafeHttp(policy, allowed=parse_networks(fetch.allow_networks))
 
 
+#: What ``/v1/models`` says each model takes (an extension of OpenAI's model object).
+VISION_MODALITIES = ("text", "image", "video")
+TEXT_MODALITIES = ("text",)
+
+
 class ChatCompletions:
-    """The ``/v1`` use case over a :class:`Pipeline` (Serve handles or in-process)."""
+    """The ``/v1`` use case over a :class:`Pipeline` (Serve handles or in-process).
+
+    ``text_models`` are text-only models served beside the pipeline's vision models
+    (the configured story model): they answer conversations without media.
+    """
 
     def __init__(
         self,
@@ -83,8 +103,14 @@ class ChatCompletions:
         accounts: AccountsContext,
         config: ChatConfig,
         http: SafeHttp | None = None,
+        text_models: Sequence[tuple[ModelProfile, ModelBackend]] = (),
     ) -> None:
         self._pipeline = pipeline
+        vision = set(pipeline.model_names)
+        #: A text model named like a vision model is reachable only as the vision model.
+        self._text = {p.name: (p, b) for p, b in text_models if p.name not in vision}
+        self._profiles = {name: pipeline.profile(name) for name in pipeline.model_names}
+        self._profiles.update({name: profile for name, (profile, _) in self._text.items()})
         self._accounts = accounts
         self._config = config
         self._source = MediaSource(
@@ -96,8 +122,28 @@ class ChatCompletions:
         self._created = int(time.time())
 
     def models(self) -> ModelList:
-        names = self._pipeline.model_names
-        return ModelList(data=[ModelCard(id=name, created=self._created) for name in names])
+        """Every model ``/v1/chat/completions`` takes, with the inputs each accepts."""
+        cards = [
+            ModelCard(
+                id=name,
+                created=self._created,
+                modalities=list(VISION_MODALITIES if profile.multimodal else TEXT_MODALITIES),
+            )
+            for name, profile in self._profiles.items()
+        ]
+        return ModelList(data=cards)
+
+    def _answer(self, job: ChatJob) -> Awaitable[ChatAnswer]:
+        text = self._text.get(job.model)
+        if text is None:
+            return self._pipeline.chat(job)
+        return _text_answer(text[1], job)
+
+    def _answer_stream(self, job: ChatJob) -> ChatStream:
+        text = self._text.get(job.model)
+        if text is None:
+            return self._pipeline.chat_stream(job)
+        return _text_stream(text[1], job)
 
     async def complete(
         self,
@@ -108,7 +154,7 @@ class ChatCompletions:
         request_id: str = "",
     ) -> ChatReply:
         """A whole answer (``n`` choices), charged once per choice."""
-        checked = check_chat(self._pipeline, request, self._config.chat)
+        checked = check_chat(self._profiles, request, self._config.chat)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
             async with self._charge(user, request, checked, idempotency_key) as bill:
@@ -116,7 +162,7 @@ class ChatCompletions:
                     return ChatReply(bill.replay.body, replayed=True)
                 with self._accounts.in_flight.track():
                     answers = await asyncio.gather(
-                        *(self._pipeline.chat(_nth(job, i)) for i in range(checked.n))
+                        *(self._answer(_nth(job, i)) for i in range(checked.n))
                     )
                 completion = _completion(_completion_id(request_id), checked.model, answers)
                 completion.billing = Billing(
@@ -140,7 +186,7 @@ class ChatCompletions:
         model output) happens before the first event, so callers can await the first
         item and still answer with an HTTP error status.
         """
-        checked = check_chat(self._pipeline, request, self._config.chat)
+        checked = check_chat(self._profiles, request, self._config.chat)
         usage_wanted = bool(request.stream_options and request.stream_options.include_usage)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
@@ -152,8 +198,10 @@ class ChatCompletions:
                         return
                     with self._accounts.in_flight.track():
                         writer = _StreamWriter(_completion_id(request_id), checked.model)
-                        async for event in self._events(job, writer, usage_wanted):
-                            yield event
+                        events = self._events(job, checked.n, writer, usage_wanted)
+                        async with contextlib.aclosing(events):
+                            async for event in events:
+                                yield event
                     writer.billing = Billing(
                         credits_charged=bill.cost, credits_remaining=bill.remaining
                     )
@@ -162,31 +210,38 @@ class ChatCompletions:
                 return
 
     async def _events(
-        self, job: ChatJob, writer: _StreamWriter, usage_wanted: bool
+        self, job: ChatJob, n: int, writer: _StreamWriter, usage_wanted: bool
     ) -> AsyncGenerator[str, None]:
-        events = self._pipeline.chat_stream(job)
+        """Chunks of ``n`` choices, each ``index``-ed, as their models produce them.
+
+        Videos' sampling reports (they come first) go into the first chunk; an error
+        before it is raised (the client still gets a status), after it is an event.
+        """
+        streams = [self._answer_stream(_nth(job, i)) for i in range(n)]
+        events = merge_streams(streams) if n > 1 else _tagged(streams[0])
+        started = False
         try:
-            first = await anext(events, None)  # errors here still reach the client as a status
-            started = False
-            pending = [] if first is None else [first]
             while True:
-                for event in pending:
-                    if not started:
-                        yield writer.start()
-                        started = True
-                    chunk = writer.add(event)
-                    if chunk is not None:
-                        yield chunk
                 try:
-                    pending = [await anext(events)]
+                    index, event = await anext(events)
                 except StopAsyncIteration:
                     break
                 except ServeAppError as exc:
+                    if not started:
+                        raise
                     yield sse(_stream_error(exc))
                     raise _StreamBroken from exc
+                if isinstance(event, SampledVideo):
+                    writer.add_video(index, event)
+                    continue
+                if not started:
+                    yield writer.start(n)
+                    started = True
+                chunk = writer.add(index, event)
+                if chunk is not None:
+                    yield chunk
             if not started:
-                yield writer.start()
-            yield writer.finish()
+                yield writer.start(n)
             if usage_wanted:
                 yield writer.usage_chunk()
             yield "data: [DONE]\n\n"
@@ -267,68 +322,91 @@ class _StreamBroken(Exception):
 
 
 class _StreamWriter:
-    """Turns pipeline events into chunks and remembers the whole answer."""
+    """Turns pipeline events into chunks and remembers the whole answer of each choice."""
 
     def __init__(self, completion_id: str, model: str) -> None:
         self._id = completion_id
         self._model = model
         self._created = int(time.time())
-        self._text: list[str] = []
+        self._text: dict[int, list[str]] = {}
         self._videos: list[SampledMedia] = []
-        self._last = GenerationDelta(text="")
+        self._last: dict[int, GenerationDelta] = {}
         self.billing: Billing | None = None
 
-    def _chunk(self, **fields: Any) -> ChatCompletionChunk:
-        return ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
-
-    def start(self) -> str:
-        chunk = self._chunk(
-            choices=[ChunkChoice(delta=Delta(role="assistant", content=""))],
-            sampled_media=self._videos or None,
-        )
+    def _chunk(self, **fields: Any) -> str:
+        chunk = ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
         return sse(chunk.model_dump(mode="json", exclude_none=True))
 
-    def add(self, event: SampledVideo | GenerationDelta) -> str | None:
-        if isinstance(event, SampledVideo):
-            self._videos.append(_sampled(event))
-            return None
+    def add_video(self, index: int, video: SampledVideo) -> None:
+        if index == 0:  # every choice samples the same media
+            self._videos.append(_sampled(video))
+
+    def start(self, n: int) -> str:
+        """The first chunk: each choice's role, and what was sampled from the videos."""
+        for i in range(n):
+            self._text.setdefault(i, [])
+        choices = [
+            ChunkChoice(index=i, delta=Delta(role="assistant", content="")) for i in range(n)
+        ]
+        return self._chunk(choices=choices, sampled_media=self._videos or None)
+
+    def add(self, index: int, event: GenerationDelta | None) -> str | None:
+        """A text chunk, or choice ``index``'s last chunk when its stream ended (``None``)."""
+        if event is None:
+            reason = self._finish_reason(index)
+            return self._chunk(
+                choices=[ChunkChoice(index=index, delta=Delta(), finish_reason=reason)]
+            )
         if event.finish_reason is not None:
-            self._last = event
+            self._last[index] = event
         if not event.text:
             return None
-        self._text.append(event.text)
-        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(content=event.text))])
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+        self._text.setdefault(index, []).append(event.text)
+        return self._chunk(choices=[ChunkChoice(index=index, delta=Delta(content=event.text))])
 
-    def finish(self) -> str:
-        reason = self._last.finish_reason or "stop"
-        chunk = self._chunk(choices=[ChunkChoice(delta=Delta(), finish_reason=reason)])
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+    def _finish_reason(self, index: int) -> str:
+        last = self._last.get(index)
+        return (last.finish_reason if last else None) or "stop"
 
     def _usage(self) -> Usage:
-        last = self._last
+        lasts = list(self._last.values())
+        prompt = lasts[0].input_tokens if lasts else 0
+        completion = sum(last.output_tokens for last in lasts)
         return Usage(
-            prompt_tokens=last.input_tokens,
-            completion_tokens=last.output_tokens,
-            total_tokens=last.input_tokens + last.output_tokens,
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
 
     def usage_chunk(self) -> str:
-        chunk = self._chunk(choices=[], usage=self._usage())
-        return sse(chunk.model_dump(mode="json", exclude_none=True))
+        return self._chunk(choices=[], usage=self._usage())
 
     def completion(self) -> ChatCompletion:
-        message = AssistantMessage(content="".join(self._text))
-        choice = Choice(index=0, message=message, finish_reason=self._last.finish_reason or "stop")
+        choices = [
+            Choice(
+                index=i,
+                message=AssistantMessage(content="".join(text)),
+                finish_reason=self._finish_reason(i),
+            )
+            for i, text in sorted(self._text.items())
+        ]
         return ChatCompletion(
             id=self._id,
             created=self._created,
             model=self._model,
-            choices=[choice],
+            choices=choices,
             usage=self._usage(),
             sampled_media=self._videos,
             billing=self.billing,
         )
+
+
+async def _tagged(stream: ChatStream) -> AsyncGenerator[tuple[int, ChatEvent | None], None]:
+    """One stream as :func:`merge_streams` gives several (index 0, ``None`` at its end)."""
+    try:
+        async for event in stream:
+            yield 0, event
+        yield 0, None
+    finally:
+        await stream.aclose()
 
 
 def sse(data: dict[str, Any]) -> str:
@@ -362,6 +440,28 @@ def replay_events(body: dict[str, Any], usage_wanted: bool) -> list[str]:
         events.append(sse(usage.model_dump(mode="json", exclude_none=True)))
     events.append("data: [DONE]\n\n")
     return events
+
+
+def _text_request(job: ChatJob) -> GenerationRequest:
+    return GenerationRequest(
+        prompt="", conversation=job.conversation, sampling=job.sampling, request_id=job.request_id
+    )
+
+
+async def _text_answer(backend: ModelBackend, job: ChatJob) -> ChatAnswer:
+    """A text-only model's answer (its backend has no media and no streaming)."""
+    return ChatAnswer(await backend.generate(_text_request(job)))
+
+
+async def _text_stream(backend: ModelBackend, job: ChatJob) -> ChatStream:
+    """A text-only model's whole answer as one delta."""
+    result = await backend.generate(_text_request(job))
+    yield GenerationDelta(
+        text=result.text,
+        finish_reason=result.finish_reason,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+    )
 
 
 def _stream_error(exc: ServeAppError) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import uuid
 from typing import Any
@@ -28,7 +29,7 @@ from serve_app.engines.base import (
 )
 from serve_app.engines.chat import build_messages, require_text_only, video_metadata
 from serve_app.engines.profile import ModelProfile
-from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
+from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ServeAppError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,22 @@ def build_engine_kwargs(profile: ModelProfile, model_source: str) -> dict[str, A
             "min_pixels": min(pixels.image_min_pixels, pixels.video_min_pixels),
             "max_pixels": max(pixels.image_max_pixels, pixels.video_max_pixels),
         }
+    # JSON output without free whitespace between tokens: compact, and a model cannot
+    # spend its token budget on blanks (the tiny model did: "{" then only whitespace).
+    # vLLM allows the flag with the xgrammar (its default) and guidance backends only.
+    kwargs["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
     kwargs.update(profile.vllm_engine_args)
+    return kwargs
+
+
+def _engine_args(profile: ModelProfile, model_source: str) -> dict[str, Any]:
+    """:func:`build_engine_kwargs` with vLLM's config objects (needs vLLM)."""
+    from vllm.config import StructuredOutputsConfig
+
+    kwargs = build_engine_kwargs(profile, model_source)
+    structured = kwargs.get("structured_outputs_config")
+    if isinstance(structured, dict):  # AsyncEngineArgs does not convert this one itself
+        kwargs["structured_outputs_config"] = StructuredOutputsConfig(**structured)
     return kwargs
 
 
@@ -70,6 +86,26 @@ def build_sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
     if sampling.stop:
         kwargs["stop"] = list(sampling.stop)
     return kwargs
+
+
+def build_structured_outputs(response_format: str | None) -> dict[str, Any] | None:
+    """``vllm.sampling_params.StructuredOutputsParams`` keyword arguments for OpenAI's
+    ``response_format`` (JSON), as vLLM's own server maps it; ``None`` for plain text.
+
+    ``json_object`` → ``json_object=True`` (any JSON object); ``json_schema`` →
+    ``json=<schema>`` (output valid under the schema).
+    """
+    if response_format is None:
+        return None
+    fmt = json.loads(response_format)
+    if fmt.get("type") == "json_object":
+        return {"json_object": True}
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest("response_format json_schema needs a schema")
+        return {"json": schema}
+    return None
 
 
 def vllm_video(request: GenerationRequest) -> tuple[np.ndarray, dict[str, Any]] | None:
@@ -160,6 +196,7 @@ class VLLMEngine(Engine):
         self._engine: Any = None
         self._processor: Any = None
         self._sampling_cls: Any = None
+        self._structured_cls: Any = None
         self._final_only: Any = None
         self._delta: Any = None
         self._start_lock = asyncio.Lock()
@@ -171,7 +208,7 @@ class VLLMEngine(Engine):
             try:
                 from vllm import SamplingParams as VllmSamplingParams
                 from vllm.engine.arg_utils import AsyncEngineArgs
-                from vllm.sampling_params import RequestOutputKind
+                from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
                 from vllm.v1.engine.async_llm import AsyncLLM
             except ImportError as exc:
                 raise BackendUnavailable(
@@ -179,7 +216,7 @@ class VLLMEngine(Engine):
                     retry_after_s=60,
                 ) from exc
             try:
-                args = AsyncEngineArgs(**build_engine_kwargs(self._profile, self._source))
+                args = AsyncEngineArgs(**_engine_args(self._profile, self._source))
                 self._processor = await asyncio.to_thread(self._load_processor)
                 self._engine = AsyncLLM.from_engine_args(args)
             except Exception as exc:
@@ -189,6 +226,7 @@ class VLLMEngine(Engine):
                     retry_after_s=60,
                 ) from exc
             self._sampling_cls = VllmSamplingParams
+            self._structured_cls = StructuredOutputsParams
             self._final_only = RequestOutputKind.FINAL_ONLY
             self._delta = RequestOutputKind.DELTA
 
@@ -210,9 +248,7 @@ class VLLMEngine(Engine):
         try:
             prompt = build_vllm_prompt(request, self._processor)
             engine_input = await asyncio.to_thread(render_prompt, engine, prompt)
-            params = self._sampling_cls(
-                **build_sampling_kwargs(request.sampling), output_kind=self._final_only
-            )
+            params = self._params(request.sampling, self._final_only)
             async for output in engine.generate(engine_input, params, request_id):
                 final = output
         except asyncio.CancelledError:
@@ -251,9 +287,7 @@ class VLLMEngine(Engine):
         done = False
         try:
             prompt = build_vllm_prompt(request, self._processor)
-            params = self._sampling_cls(
-                **build_sampling_kwargs(request.sampling), output_kind=self._delta
-            )
+            params = self._params(request.sampling, self._delta)
             async for output in engine.generate(prompt, params, request_id):
                 prompt_tokens = len(output.prompt_token_ids or ()) or prompt_tokens
                 if not output.outputs:
@@ -277,7 +311,17 @@ class VLLMEngine(Engine):
             output_tokens=output_tokens,
         )
 
+    def _params(self, sampling: SamplingParams, output_kind: Any) -> Any:
+        """``vllm.SamplingParams``, with structured outputs for a JSON ``response_format``."""
+        kwargs = build_sampling_kwargs(sampling)
+        structured = build_structured_outputs(sampling.response_format)
+        if structured is not None:
+            kwargs["structured_outputs"] = self._structured_cls(**structured)
+        return self._sampling_cls(**kwargs, output_kind=output_kind)
+
     def _map_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, ServeAppError):
+            return exc
         name = _error_name(exc)
         if name == "EngineDeadError":
             return BackendUnavailable("the vLLM engine died", retry_after_s=30)

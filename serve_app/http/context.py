@@ -82,8 +82,12 @@ def get_chat(request: Request) -> ChatCompletions:
     chat = getattr(request.app.state, "chat", None)
     if not isinstance(chat, ChatCompletions):
         context = get_context(request)
+        story = context.story
         chat = ChatCompletions(
-            context.pipeline, get_accounts(request), context.settings.chat_config
+            context.pipeline,
+            get_accounts(request),
+            context.settings.chat_config,
+            text_models=(story.writer,) if story is not None else (),
         )
         request.app.state.chat = chat
     return chat

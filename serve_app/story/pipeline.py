@@ -54,6 +54,11 @@ class StoryPipeline:
         """Public name of the model :meth:`write` uses."""
         return self._profile.name
 
+    @property
+    def writer(self) -> tuple[ModelProfile, ModelBackend]:
+        """The story model's profile and backend (``/v1`` serves it as a text model)."""
+        return self._profile, self._writer
+
     async def observe(self, job: DescribeJob) -> ChatAnswer:
         """Extract frames from ``job.media`` and describe them with the vision model."""
         return await self._vision.describe(job)

@@ -14,8 +14,11 @@ from serve_app.accounts.settings import AccountSettings
 from serve_app.config import Settings
 from serve_app.http.app import create_app
 from serve_app.pipeline.describe import DescribePipeline
+from serve_app.story.pipeline import StoryPipeline
 from tests.support.media_files import make_image, make_video
 from tests.support.uploads import new_user
+
+STORY_MODEL = "tiny-story"
 
 
 def data_url(path: Path, mime: str) -> str:
@@ -46,10 +49,13 @@ def chat_app(tiny_engine, chat_settings: Settings) -> Iterator[ChatApp]:
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, chat_settings.media
     )
+    # The story model: text-only, here the same tiny engine under its own name.
+    story_profile = profile.model_copy(update={"name": STORY_MODEL, "multimodal": False})
+    story = StoryPipeline.in_process(pipeline, story_profile, engine)
     accounts = open_accounts(chat_settings)
     admin, _ = new_user(accounts, "admin", admin=True)
     user, user_id = new_user(accounts, "payer", credits=25)
-    app = create_app(pipeline, chat_settings, accounts)
+    app = create_app(pipeline, chat_settings, accounts, story=story)
     token = {h: v.removeprefix("Bearer ") for h, v in admin.items()}["Authorization"]
     yield ChatApp(app, accounts, token, user["Authorization"].removeprefix("Bearer "), user_id)
     accounts.close()

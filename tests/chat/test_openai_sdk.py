@@ -7,8 +7,10 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from serve_app.accounts.users import find_user
 from serve_app.http.web.api_reference import build_reference
-from tests.chat.conftest import ChatApp
+from tests.chat.conftest import STORY_MODEL, ChatApp
+from tests.support.openai_streams import choices_of
 from tests.support.uploads import reservations
 
 MODEL = "tiny-qwen2.5-vl"
@@ -34,9 +36,53 @@ def image_message(url: str, text: str = "What is this?") -> dict:
     }
 
 
+def video_message(url: str, text: str = "What happens?") -> dict:
+    return {
+        "role": "user",
+        "content": [
+            {"type": "video_url", "video_url": {"url": url}},
+            {"type": "text", "text": text},
+        ],
+    }
+
+
 def test_models_are_listed(chat_app: ChatApp) -> None:
     models = sync_client(chat_app).models.list()
-    assert [m.id for m in models.data] == [MODEL]
+    assert [(m.id, m.model_extra["modalities"]) for m in models.data] == [
+        (MODEL, ["text", "image", "video"]),
+        (STORY_MODEL, ["text"]),
+    ]
+
+
+def test_story_model_answers_text(chat_app: ChatApp) -> None:
+    messages = [
+        {"role": "system", "content": "You write stories."},
+        {"role": "user", "content": "A story about a cat."},
+    ]
+    completion = sync_client(chat_app).chat.completions.create(
+        model=STORY_MODEL, messages=messages, max_tokens=4, n=2
+    )
+    assert completion.model == STORY_MODEL
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert completion.choices[0].message.content
+    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    stream = sync_client(chat_app).chat.completions.create(
+        model=STORY_MODEL, messages=messages, max_tokens=4, stream=True
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason
+
+
+def test_story_model_refuses_media_naming_the_part(chat_app: ChatApp, media) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        sync_client(chat_app, token=chat_app.user).chat.completions.create(
+            model=STORY_MODEL,
+            messages=[{"role": "user", "content": "Hi"}, image_message(media["jpeg"])],
+        )
+    assert raised.value.body["param"] == "messages[1].content[0]"
+    assert "text-only" in raised.value.message
+    assert reservations(chat_app.accounts, chat_app.user_id) == 0
 
 
 def test_one_image(chat_app: ChatApp, media) -> None:
@@ -78,15 +124,7 @@ def test_several_images_system_prompt_and_history(chat_app: ChatApp, media) -> N
 def test_video_data_url_reports_what_was_sampled(chat_app: ChatApp, media) -> None:
     completion = sync_client(chat_app).chat.completions.create(
         model=MODEL,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "video_url", "video_url": {"url": media["video"]}},
-                    {"type": "text", "text": "What happens?"},
-                ],
-            }
-        ],
+        messages=[video_message(media["video"])],
         max_tokens=6,
         extra_body={"media_io_kwargs": {"video": {"fps": 1000, "num_frames": 4}}},
     )
@@ -149,6 +187,41 @@ def test_streaming_ends_with_usage_and_done(chat_app: ChatApp, media) -> None:
     assert text
 
 
+def test_n_choices_stream_indexed_and_charged_per_choice(chat_app: ChatApp, media) -> None:
+    client = sync_client(chat_app, token=chat_app.user)
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[image_message(media["jpeg"])],
+        max_tokens=4,
+        n=2,
+        seed=3,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert [(c.index, c.delta.role) for c in chunks[0].choices] == [
+        (0, "assistant"),
+        (1, "assistant"),
+    ]
+    texts, finished = choices_of(chunks)
+    assert sorted(finished) == [0, 1] and sorted(texts) == [0, 1] and all(texts.values())
+    assert 0 < chunks[-1].usage.completion_tokens <= 8
+    assert find_user(chat_app.accounts.database, "payer").balance == 5  # 25 - 2 x 10
+
+
+def test_streamed_video_reports_sampling_in_the_first_chunk(chat_app: ChatApp, media) -> None:
+    stream = sync_client(chat_app).chat.completions.create(
+        model=MODEL,
+        messages=[video_message(media["video"])],
+        max_tokens=3,
+        stream=True,
+        extra_body={"media_io_kwargs": {"video": {"num_frames": 4}}},
+    )
+    first, *_ = list(stream)
+    [sampled] = first.model_extra["sampled_media"]
+    assert len(sampled["frame_indices"]) == 4
+
+
 def test_raw_stream_is_server_sent_events(chat_app: ChatApp, media) -> None:
     with TestClient(chat_app.app) as http:
         response = http.post(
@@ -196,7 +269,7 @@ def test_n_choices(chat_app: ChatApp, media) -> None:
     [
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"logprobs": True}, "logprobs"),
-        ({"n": 2, "stream": True}, "n"),
+        ({"n": 5}, "n"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"temperature": 7}, "temperature"),
     ],

@@ -33,6 +33,7 @@ class ScriptedEngine(Engine):
         self.fail_after = fail_after
         self.sent = 0
         self.closed_early = False
+        self.aborted = 0
         self.requests: list[GenerationRequest] = []
 
     async def start(self) -> None: ...
@@ -58,17 +59,20 @@ class ScriptedEngine(Engine):
             done = True
         finally:
             self.closed_early = not done
+            self.aborted += not done
         yield GenerationDelta(text="", finish_reason="length", input_tokens=7, output_tokens=50)
 
 
-def service(engine: Engine, tmp_path: Path) -> tuple[ChatCompletions, object, int]:
+def service(
+    engine: Engine, tmp_path: Path, credits: int = 10
+) -> tuple[ChatCompletions, object, int]:
     settings = Settings(data_dir=tmp_path / "data")
     profile = ModelProfile(name="scripted", backend="transformers", model="none")
     pipeline = DescribePipeline.in_process(
         {"scripted": (profile, engine)}, "scripted", settings.media
     )
     accounts = open_accounts(settings)
-    _, user_id = new_user(accounts, "payer", credits=10)
+    _, user_id = new_user(accounts, "payer", credits=credits)
     return ChatCompletions(pipeline, accounts, settings.chat_config), accounts, user_id
 
 
@@ -89,6 +93,21 @@ async def test_leaving_a_stream_aborts_the_generation_and_refunds(tmp_path: Path
     await events.aclose()  # what Starlette does when the client goes away
     assert engine.closed_early and engine.sent < 5
     assert find_user(accounts.database, "payer").balance == 10  # released
+    accounts.close()
+
+
+async def test_leaving_an_n_stream_aborts_every_choice_and_refunds(tmp_path: Path) -> None:
+    engine = ScriptedEngine()
+    chat, accounts, _ = service(engine, tmp_path, credits=20)
+    user = find_user(accounts.database, "payer")
+    events = chat.stream(user, request(stream=True, n=2))
+    first = await anext(events)
+    assert '"index":0' in first and '"index":1' in first
+    pieces = [await anext(events) for _ in range(4)]
+    assert any('"index":0' in p for p in pieces) and any('"index":1' in p for p in pieces)
+    await events.aclose()
+    assert engine.aborted == 2 and engine.sent < 10
+    assert find_user(accounts.database, "payer").balance == 20  # released
     accounts.close()
 
 

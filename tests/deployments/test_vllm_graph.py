@@ -8,6 +8,7 @@ videos, ``StoryWriter`` (1 replica) writes stories, both on
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from serve_app.app import STORY_WRITER, AppArgs, ModelEntry, build_graph
 from tests.support.graphs import FAST_ACCOUNTS, create_api_token
 from tests.support.media_files import make_image, make_video
+from tests.support.openai_streams import choices_of
 from tests.support.vllm_cpu import PROJECT_ROOT, VLLM_ENV, vllm_profile
 
 pytestmark = [
@@ -144,3 +147,72 @@ def test_story_from_images(vllm_graph: str, token: str, media: dict[str, Path]) 
     assert body["english"].strip() and body["thai"].strip()
     usage = body["token_usage"]
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+
+def v1_client(url: str, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=token, max_retries=0, timeout=300)
+
+
+def image_message(path: Path, text: str) -> dict[str, Any]:
+    url = f"data:image/jpeg;base64,{base64.b64encode(path.read_bytes()).decode()}"
+    return {
+        "role": "user",
+        "content": [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": text},
+        ],
+    }
+
+
+def test_v1_streams_from_vllm_with_the_openai_sdk(
+    vllm_graph: str, token: str, media: dict[str, Path]
+) -> None:
+    started = time.perf_counter()
+    stream = v1_client(vllm_graph, token).chat.completions.create(
+        model="tiny-qwen2.5-vl",
+        messages=[image_message(media["jpeg"], "What is this?")],
+        max_tokens=8,
+        n=2,
+        seed=5,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    TIMINGS["v1_stream_n2_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    assert [c.index for c in chunks[0].choices] == [0, 1]
+    texts, finished = choices_of(chunks)
+    assert sorted(finished) == [0, 1] and sorted(texts) == [0, 1]
+    assert all(t.strip() for t in texts.values())
+    usage = chunks[-1].usage
+    assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 16
+
+
+def test_v1_json_output_on_vllm(vllm_graph: str, token: str, media: dict[str, Path]) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"person": {"type": "boolean"}},
+        "required": ["person"],
+        "additionalProperties": False,
+    }
+    client = v1_client(vllm_graph, token)
+    answer = client.chat.completions.create(
+        model="tiny-qwen2.5-vl",
+        messages=[image_message(media["jpeg"], "Is there a person? Answer in JSON.")],
+        max_tokens=16,
+        temperature=0,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        },
+    )
+    TIMINGS["v1_json_answer"] = answer.choices[0].message.content
+    assert answer.choices[0].finish_reason == "stop"
+    parsed = json.loads(answer.choices[0].message.content)
+    assert isinstance(parsed, dict) and set(parsed) == {"person"}
+    assert isinstance(parsed["person"], bool)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="tiny-story",
+            messages=[image_message(media["jpeg"], "A story?")],
+        )
+    assert refused.value.body["param"] == "messages[0].content[0]"

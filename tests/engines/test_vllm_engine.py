@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from serve_app.engines.vllm_engine import (
     VLLMEngine,
     build_engine_kwargs,
     build_sampling_kwargs,
+    build_structured_outputs,
     build_vllm_prompt,
 )
 from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
@@ -280,3 +282,27 @@ async def test_unknown_engine_args_fail_start(
     with pytest.raises(BackendUnavailable, match="could not be started"):
         await VLLMEngine(profile, str(tiny_model_dir)).start()
     assert fake_vllm.AsyncLLM.last is None
+
+
+def test_response_format_becomes_vllm_structured_outputs() -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    as_schema = json.dumps({"type": "json_schema", "json_schema": {"name": "r", "schema": schema}})
+    assert build_structured_outputs(None) is None
+    compact = build_engine_kwargs(ModelProfile(name="m", backend="vllm", model="m"), "m")
+    assert compact["structured_outputs_config"] == {
+        "backend": "xgrammar",
+        "disable_any_whitespace": True,
+    }
+    assert build_structured_outputs('{"type": "json_object"}') == {"json_object": True}
+    assert build_structured_outputs(as_schema) == {"json": schema}
+    with pytest.raises(InvalidRequest):
+        build_structured_outputs('{"type": "json_schema", "json_schema": {"name": "r"}}')
+
+
+async def test_json_response_format_reaches_vllm_as_structured_outputs(
+    engine: VLLMEngine,
+) -> None:
+    sampling = SamplingParams(max_tokens=8, response_format='{"type": "json_object"}')
+    await engine.generate(GenerationRequest(prompt="JSON please", sampling=sampling))
+    [(_, params, _)] = fake().calls
+    assert params.structured_outputs == fake_vllm.StructuredOutputsParams(json_object=True)

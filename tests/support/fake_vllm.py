@@ -27,6 +27,27 @@ class RequestOutputKind(enum.Enum):
 
 
 @dataclass(kw_only=True)
+class StructuredOutputsConfig:
+    """Subset of ``vllm.config.StructuredOutputsConfig`` (engine-wide)."""
+
+    backend: str = "auto"
+    disable_any_whitespace: bool = False
+
+
+@dataclass(kw_only=True)
+class StructuredOutputsParams:
+    """Subset of ``vllm.sampling_params.StructuredOutputsParams`` (exactly one set)."""
+
+    json: str | dict[str, Any] | None = None
+    regex: str | None = None
+    json_object: bool | None = None
+
+    def __post_init__(self) -> None:
+        if sum(v is not None for v in (self.json, self.regex, self.json_object)) != 1:
+            raise ValueError("exactly one kind of structured outputs constraint")
+
+
+@dataclass(kw_only=True)
 class SamplingParams:
     """Subset of ``vllm.SamplingParams`` fields, same names and defaults (keyword-only)."""
 
@@ -46,6 +67,7 @@ class SamplingParams:
     min_tokens: int = 0
     skip_special_tokens: bool = True
     output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE
+    structured_outputs: StructuredOutputsParams | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.top_p <= 1.0:
@@ -75,6 +97,7 @@ class AsyncEngineArgs:
     trust_remote_code: bool = False
     limit_mm_per_prompt: dict[str, Any] = field(default_factory=dict)
     mm_processor_kwargs: dict[str, Any] | None = None
+    structured_outputs_config: StructuredOutputsConfig | None = None
     enable_log_requests: bool = False
     disable_log_stats: bool = False
 
@@ -220,7 +243,9 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
             "vllm.sampling_params",
             SamplingParams=SamplingParams,
             RequestOutputKind=RequestOutputKind,
+            StructuredOutputsParams=StructuredOutputsParams,
         ),
+        "vllm.config": _module("vllm.config", StructuredOutputsConfig=StructuredOutputsConfig),
         "vllm.engine": _module("vllm.engine"),
         "vllm.engine.arg_utils": _module("vllm.engine.arg_utils", AsyncEngineArgs=AsyncEngineArgs),
         "vllm.v1": _module("vllm.v1"),
