@@ -159,8 +159,10 @@ def test_images_make_a_story_and_a_thai_translation(story_graph, tokens, media) 
 def test_video_story_in_japanese_charges_the_user(story_graph, tokens, media) -> None:
     first = post(story_graph, tokens["user"], [media["video"]], language="ja")
     assert first.status_code == 200, first.text
-    assert set(first.json()) == {"english", "translation", "language", "token_usage"}
-    assert first.json()["language"] == "ja"
+    body = first.json()
+    # The documented keys, plus what the vision model sampled from the video (added).
+    assert set(body) == {"english", "translation", "language", "token_usage", "sampling"}
+    assert body["language"] == "ja" and body["sampling"]["frame_indices"][0] == 0
     broke = post(story_graph, tokens["user"], [media["video"]], language="ja")
     assert broke.status_code == 402
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from collections import namedtuple
+from typing import Any
 
 from serve_app.observability.cpu import CpuMeter
 
@@ -64,22 +64,24 @@ def test_window_follows_the_load() -> None:
     assert reading == 25.0
 
 
-def _spin(stop_at: float) -> None:
-    while time.monotonic() < stop_at:
+def _spin(ready: Any, stop: Any) -> None:
+    ready.release()
+    while not stop.is_set():
         pass
 
 
 def test_saturated_machine_reads_busy_for_every_concurrent_poller() -> None:
     """Real /proc/stat: one busy process per CPU, several pollers at once."""
     cpus = multiprocessing.cpu_count()
-    stop_at = time.monotonic() + 4.0
     spawn = multiprocessing.get_context("spawn")  # no fork of a threaded test process
-    workers = [spawn.Process(target=_spin, args=(stop_at,)) for _ in range(cpus)]
+    ready, stop = spawn.Semaphore(0), spawn.Event()
+    workers = [spawn.Process(target=_spin, args=(ready, stop)) for _ in range(cpus)]
     for worker in workers:
         worker.start()
     try:
-        time.sleep(1.5)  # spawned interpreters start
-        meter = CpuMeter(window_s=2.0)
+        for _ in workers:  # every spinner is running (interpreters start slowly under load)
+            assert ready.acquire(timeout=60)
+        meter = CpuMeter(window_s=2.0, min_span_s=1.0)
         readings: list[float] = []
         pollers = [
             threading.Thread(target=lambda: readings.append(meter.percent())) for _ in range(4)
@@ -89,7 +91,8 @@ def test_saturated_machine_reads_busy_for_every_concurrent_poller() -> None:
         for poller in pollers:
             poller.join()
     finally:
+        stop.set()
         for worker in workers:
-            worker.join()
+            worker.join(timeout=30)
     assert len(readings) == 4
     assert min(readings) >= 50.0, readings
