@@ -65,6 +65,7 @@ class RedisLimits:
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         self._script = self.client.register_script(_BUCKET_SCRIPT)
+        self._redis_error = redis.RedisError
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -75,13 +76,11 @@ class RedisLimits:
 
     def spend(self, key: str, rate_per_s: float, burst: int) -> tuple[bool, float] | None:
         """One unit of ``key``'s bucket: (allowed, tokens left), or None if Redis is down."""
-        import redis
-
         if time.monotonic() < self._down_until:
             return None
         try:
             allowed, tokens = self._script(keys=[key], args=[rate_per_s, burst])
-        except redis.RedisError as exc:
+        except self._redis_error as exc:
             with self._lock:
                 first = time.monotonic() >= self._down_until
                 self._down_until = time.monotonic() + OUTAGE_BACKOFF_S

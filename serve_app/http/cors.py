@@ -39,11 +39,11 @@ class AllowListCORS(CORSMiddleware):
     """Starlette's CORS, but origins off the list get no ``Access-Control-*`` header."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = Headers(scope=scope).get("origin") if scope["type"] == "http" else None
-        if origin is None or self.is_allowed_origin(origin):
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        origin = headers.get("origin") if headers is not None else None
+        if headers is None or origin is None or self.is_allowed_origin(origin):
             await super().__call__(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             response = PlainTextResponse(
                 "Disallowed CORS origin", status_code=400, headers={"Vary": "Origin"}

@@ -227,37 +227,31 @@ class JobStore:
 
     def renew(self, job_id: str, attempt: int, lease_s: float) -> bool:
         """Extend the lease (and the hold's); False when this attempt lost the job."""
-        now = self._clock()
-        with self._db.transaction() as session:
-            renewed = self._guarded(
-                session,
-                job_id,
-                attempt,
-                lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                heartbeat_at=now,
-            )
-            if renewed:
-                self._lease_hold(session, job_id)
-            return renewed
+        return self._extend_lease(job_id, attempt, lease_s)
 
     def progress(
         self, job_id: str, attempt: int, frames_done: int, frames_total: int, lease_s: float
     ) -> bool:
         """Record progress (and renew the leases); False when fenced out or cancelled."""
+        return self._extend_lease(
+            job_id, attempt, lease_s, frames_done=frames_done, frames_total=frames_total
+        )
+
+    def _extend_lease(self, job_id: str, attempt: int, lease_s: float, **values: Any) -> bool:
+        """Set ``values`` and a lease of ``lease_s`` from now on the job and its hold."""
         now = self._clock()
         with self._db.transaction() as session:
-            moved = self._guarded(
+            extended = self._guarded(
                 session,
                 job_id,
                 attempt,
-                frames_done=frames_done,
-                frames_total=frames_total,
+                **values,
                 lease_expires_at=now + dt.timedelta(seconds=lease_s),
                 heartbeat_at=now,
             )
-            if moved:
+            if extended:
                 self._lease_hold(session, job_id)
-            return moved
+            return extended
 
     def reserve(self, job_id: str, attempt: int, user_id: int, cost: int) -> bool:
         """Make sure the attempt holds credits before it runs; False when fenced.
