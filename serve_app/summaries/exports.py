@@ -215,8 +215,10 @@ def _chapter_title(chapter: Chapter, number: int, variant: str) -> list[str]:
         return [title]
     if "title_translation" not in chapter:
         raise InvalidRequest(f"variant={variant}: chapter {number} has no translated title")
-    translated = " ".join(clean_lines(chapter["title_translation"])) or title
-    return [translated if variant == "translation" else f"{title} / {translated}"]
+    translated = " ".join(clean_lines(chapter["title_translation"]))
+    if variant == "translation" or not translated:
+        return [translated or title]
+    return [f"{title} / {translated}"]
 
 
 def _chapter_cues(result: SummaryResult, variant: str) -> list[_Cue]:

@@ -5,8 +5,10 @@ as text ("1:15", "75.5s", "00:01:15,500"). Every such time goes through
 :func:`place_model_time`: parsed (:func:`parse_timecode`), clamped to the clip
 (:func:`clamp_to_clip`), then snapped to the nearest frame the job sampled
 (:func:`snap_to_frame`), so a chapter never starts at a moment no model saw nor outside
-the clip. The captions the model reads carry the frames' true timestamps (seconds since
-the start of the video, not of the clip), so model times are read on that same scale.
+the clip (chapters cover the clip exactly, so the caller keeps the first chapter's start
+and the last one's end on the clip's edges). The captions the model reads carry the
+frames' true timestamps (seconds since the start of the video, not of the clip), so model
+times are read on that same scale.
 
 Times are compared in whole milliseconds (the results' precision) so that ties are ties
 and not float noise.

@@ -306,6 +306,19 @@ def test_translated_variants_need_every_captioned_chunk_translated() -> None:
     assert len(_read_vtt(to_vtt(result, "translation"))) == 1
 
 
+def test_chapter_titles_fall_back_to_a_number_and_to_the_source_title() -> None:
+    chapters: list[Chapter] = [
+        {"start_s": 0.0, "end_s": 30.0, "title": " \n ", "description": "",
+         "title_translation": ""},
+        {"start_s": 30.0, "end_s": 60.0, "title": "Dog", "description": "",
+         "title_translation": " "},
+    ]  # fmt: skip
+    result = _result(CHUNKS[:1], chapters, "th")
+    for variant in ("source", "bilingual", "translation"):
+        titles = [text for _, _, text in _read_vtt(to_vtt(result, variant, "chapters"))]
+        assert titles == ["Chapter 1", "Dog"]
+
+
 def test_translated_chapters_need_translated_titles() -> None:
     chapter: Chapter = {"start_s": 0.0, "end_s": 30.0, "title": "T", "description": "D"}
     with pytest.raises(InvalidRequest, match="chapter 1 has no translated title"):
