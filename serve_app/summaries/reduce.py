@@ -155,10 +155,14 @@ async def reduce_captions(
     """
     style = (summary_prompt or "").strip() or prompts.DEFAULT_SUMMARY_STYLE
     ordered = sorted(chunks, key=lambda c: (c["start_s"], c["index"]))
-    captions = [
-        TimedText(max(c["start_s"], clip["start_s"]), c["end_s"], c["caption"].strip())
+    captions = [  # the chunks that overlap the clip, clamped to it
+        TimedText(
+            max(c["start_s"], clip["start_s"]),
+            min(c["end_s"], clip["end_s"]),
+            c["caption"].strip(),
+        )
         for c in ordered
-        if c["start_s"] < clip["end_s"]
+        if c["start_s"] < clip["end_s"] and c["end_s"] > clip["start_s"]
     ]
     model = _Model(backend)
     per_chapter = max(1, math.ceil(len(captions) / MAX_CHAPTERS))
@@ -288,14 +292,15 @@ async def translate_texts(
     """Each of ``texts`` in ``language`` (one call each, at most
     :data:`TRANSLATE_CONCURRENCY` at once), with the input and output tokens spent.
 
-    An empty text is not sent; a call that fails or answers nothing gives ``""``.
+    An empty text gives ``""`` and a text without letters (a time range) itself, with
+    no call; a call that fails or answers nothing gives ``""``.
     """
     system = prompts.translation_system(language)
     sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
     async def one(text: str) -> tuple[str, int, int]:
-        if not text.strip():
-            return "", 0, 0
+        if not any(char.isalpha() for char in text):
+            return text.strip(), 0, 0
         request = GenerationRequest(prompt=text, system=system, sampling=sampling)
         try:
             result = await backend.generate(request)
