@@ -24,7 +24,7 @@ from serve_app.deployments.handles import HandleDetector, HandleModel
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.worker.dispatch import ByKind
+from serve_app.jobs.worker.dispatch import ByKind, Executor
 from serve_app.jobs.worker.executor import JobExecutor
 from serve_app.jobs.worker.frame_models import FrameModels
 from serve_app.jobs.worker.loop import JobWorker
@@ -41,13 +41,15 @@ def summary_executor(
     text_model: DeploymentHandle | None,
     text_profile: ModelProfile | None,
     default_model: str | None,
-) -> SummaryExecutor:
+) -> SummaryExecutor | None:
     """Summaries caption on the vision models and reduce on the story model (or, with
-    the Story API off, on the default vision model)."""
+    the Story API off, on the default vision model); None without any model."""
     if text_model is not None and text_profile is not None:
         text, profile = HandleModel(text_model), text_profile
     else:
-        name = default_model or next(iter(vision))
+        name = default_model or next(iter(vision), None)
+        if name is None or name not in vision:
+            return None
         text, profile = vision[name], ctx.profiles[name]
     budget = settings.summaries.reduce_context_tokens or profile.max_model_len
     return SummaryExecutor(ctx, settings.summaries, vision, text, budget)
@@ -72,12 +74,12 @@ class JobRunner(AsyncConstructed):
         )
         captioners = {name: HandleModel(handle) for name, handle in model_handles.items()}
         models = FrameModels(HandleDetector(detector), captioners)
-        executors = {
-            "infer": JobExecutor(ctx, models),
-            "summary": summary_executor(
-                ctx, settings, captioners, text_model, text_profile, default_model
-            ),
-        }
+        executors: dict[str, Executor] = {"infer": JobExecutor(ctx, models)}
+        summaries = summary_executor(
+            ctx, settings, captioners, text_model, text_profile, default_model
+        )
+        if summaries is not None:
+            executors["summary"] = summaries
         self._closed = False
         self._worker = JobWorker(ctx, ByKind(ctx.store, executors))
         self._loop = asyncio.get_running_loop().create_task(self._worker.run_forever())

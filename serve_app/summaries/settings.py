@@ -19,7 +19,7 @@ class SummarySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Allowed chunk lengths (seconds).
-    min_chunk_s: float = Field(default=2.0, gt=0)
+    min_chunk_s: float = Field(default=1.0, gt=0)
     max_chunk_s: float = Field(default=600.0, gt=0)
     #: Most chunks one job may have (a 10-hour video at 30 s chunks is 1200).
     max_chunks_per_job: int = Field(default=5000, ge=1)

@@ -8,18 +8,27 @@ from typing import Any
 
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.users import User
+from serve_app.config import Settings
 from serve_app.engines.backend import EngineBackend
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
+from serve_app.jobs.settings import JobSettings
 from serve_app.summaries.executor import SummaryExecutor
 from serve_app.summaries.service import Summaries
 from serve_app.summaries.settings import SummarySettings
-from tests.jobs.support import jobs_context
+from tests.jobs.support import FAST_JOBS, jobs_context
 from tests.support.media_files import decode_index
 
 EMPTY_CATALOG = FrameModelCatalog(models=[])
+#: Leases short enough that a killed worker's job is requeued within a test.
+KILLABLE_JOBS = {"lease_s": 3.0, "heartbeat_s": 0.2, "poll_interval_s": 0.1, "max_attempts": 5}
+
+
+def worker_settings(data_dir: Path) -> Settings:
+    """Settings of the worker process and of the test that resumes its job."""
+    return Settings(data_dir=data_dir, jobs=JobSettings(**{**FAST_JOBS, **KILLABLE_JOBS}))
 
 
 class Witness:
