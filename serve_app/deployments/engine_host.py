@@ -11,6 +11,7 @@ from typing import Any
 
 from serve_app.deployments.construct import AsyncConstructed
 from serve_app.engines.base import GenerationRequest, GenerationResult
+from serve_app.engines.chat import require_unconstrained
 from serve_app.engines.factory import EngineFactory
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, GenerationFailed
@@ -45,7 +46,11 @@ class EngineHost(AsyncConstructed):
 
         Either way an empty answer is a :class:`GenerationFailed`, as the engine
         contract promises for ``generate`` (``generate_batch`` leaves it to the caller).
+        A ``response_format`` the engine cannot honour is refused here, before it can
+        join (and fail) a batch of other callers' requests.
         """
+        if not self._engine.constrains_output:
+            require_unconstrained(request, self._profile.name)
         if not self._batching:
             return await self._engine.generate(request)
         result: GenerationResult = await self._generate_batched(request)

@@ -170,6 +170,9 @@ class Engine(abc.ABC):
 
     name: str = "engine"
     supports_batching: bool = False
+    #: Whether the engine constrains output to ``SamplingParams.response_format``; one
+    #: that cannot refuses such requests (``engines.chat.require_unconstrained``).
+    constrains_output: bool = False
 
     @abc.abstractmethod
     async def start(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from serve_app.engines.base import ChatTurn, GenerationRequest, MediaSlot
-from serve_app.errors import InvalidRequest
+from serve_app.errors import InvalidRequest, ParameterError
 from serve_app.media.frames import FrameBatch
 
 #: Frame rate assumed when a batch carries neither a source fps nor usable timestamps
@@ -29,6 +29,17 @@ def require_text_only(request: GenerationRequest, model_name: str) -> None:
     """Raise :class:`InvalidRequest` if a text-only model is sent images or video."""
     if has_media(request):
         raise InvalidRequest(f"model {model_name!r} is text-only and takes no images or video")
+
+
+def require_unconstrained(request: GenerationRequest, model_name: str) -> None:
+    """Raise :class:`ParameterError` (``param="response_format"``) if the request asks
+    for a ``response_format`` that a model without constrained decoding cannot honour."""
+    if request.sampling.response_format is not None:
+        raise ParameterError(
+            f"response_format is not supported by model {model_name!r} "
+            "(its engine cannot constrain output)",
+            "response_format",
+        )
 
 
 def build_messages(request: GenerationRequest) -> list[Message]:

@@ -140,6 +140,7 @@ class OpenAIEngine(Engine):
 
     name = "openai"
     supports_batching = False  # the remote server batches
+    constrains_output = True  # response_format is passed upstream
 
     def __init__(self, profile: ModelProfile, api_key: str | None = None) -> None:
         self._profile = profile

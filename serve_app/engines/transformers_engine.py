@@ -4,7 +4,8 @@ The model runs in worker threads (``asyncio.to_thread``) under one lock, so the 
 loop stays free and one forward pass runs at a time. ``generate_batch`` left-pads
 several requests and runs one ``model.generate`` per group of equal sampling settings.
 It cannot constrain output to a JSON ``response_format`` and refuses such requests
-(:class:`ParameterError` naming ``response_format``) rather than ignore the format.
+(``ParameterError`` naming ``response_format``) rather than ignore the format; a batch
+holding one is refused whole, so hosts check each request before batching.
 """
 
 from __future__ import annotations
@@ -31,15 +32,14 @@ from serve_app.engines.base import (
     SamplingParams,
     cut_at_stop,
 )
-from serve_app.engines.chat import build_messages, require_text_only, video_metadata
-from serve_app.engines.profile import ModelProfile
-from serve_app.errors import (
-    BackendUnavailable,
-    GenerationFailed,
-    InvalidRequest,
-    ParameterError,
-    ServeAppError,
+from serve_app.engines.chat import (
+    build_messages,
+    require_text_only,
+    require_unconstrained,
+    video_metadata,
 )
+from serve_app.engines.profile import ModelProfile
+from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ServeAppError
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,9 @@ class TransformersEngine(Engine):
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Results in request order; an empty ``text`` is left for the caller to judge."""
         await self.check_health()
-        if not self._profile.multimodal:
-            for request in requests:
+        for request in requests:
+            require_unconstrained(request, self._profile.name)
+            if not self._profile.multimodal:
                 require_text_only(request, self._profile.name)
         if not requests:
             return []
@@ -246,12 +247,6 @@ class TransformersEngine(Engine):
         self, requests: list[GenerationRequest], sampling: SamplingParams
     ) -> tuple[Any, list[int], dict[str, Any]]:
         """Encoded inputs, each prompt's length and ``generate``'s keyword arguments."""
-        if sampling.response_format is not None:
-            raise ParameterError(
-                f"response_format is not supported by model {self._profile.name!r} "
-                "(the transformers engine cannot constrain its output)",
-                "response_format",
-            )
         try:
             inputs = self._encode(requests).to(self._device)
         except ValueError as exc:
@@ -298,6 +293,7 @@ class TransformersEngine(Engine):
     async def generate_stream(self, request: GenerationRequest) -> DeltaStream:
         """Token by token from the generating thread; closing the stream stops it."""
         await self.check_health()
+        require_unconstrained(request, self._profile.name)
         if not self._profile.multimodal:
             require_text_only(request, self._profile.name)
         queue: asyncio.Queue[list[int] | None] = asyncio.Queue()

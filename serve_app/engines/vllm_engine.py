@@ -189,6 +189,7 @@ class VLLMEngine(Engine):
 
     name = "vllm"
     supports_batching = False  # vLLM batches continuously across concurrent calls
+    constrains_output = True  # structured outputs
 
     def __init__(self, profile: ModelProfile, model_source: str | None = None) -> None:
         self._profile = profile

@@ -6,9 +6,11 @@ off at ``max_tokens``), every complete ``{...}`` object that has a ``start`` is 
 as a chapter and a ``"summary": "..."`` string is picked out.
 
 Placing chapters (:func:`place_chapters`) within a :class:`Span` (a stretch of the clip
-and the start times of the chunks in it): each start is parsed as a timecode, clamped
-to the span and snapped to the nearest chunk start (ties go to the earlier one), so
-chapters begin where a chunk begins; repeats of a start keep the first chapter the
+and the start times of the chunks in it): each start is read by :func:`read_time`
+(:func:`~serve_app.summaries.timeline.parse_timecode`, or the first clock time in a
+longer text such as a range), then clamped to the span and snapped to the nearest chunk
+start by :func:`~serve_app.summaries.timeline.place_model_time` (ties go to the earlier
+one), so chapters begin where a chunk begins; repeats of a start keep the first chapter the
 model wrote; chapters are sorted, the first begins at the span's start, each ends where
 the next begins and the last at the span's end. Missing titles or descriptions are
 filled from the captions.
@@ -30,13 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from serve_app.summaries.prompts import time_range
-from serve_app.summaries.results import Chapter
+from serve_app.summaries.results import Chapter, Clip
+from serve_app.summaries.timeline import parse_timecode, place_model_time
 
 TITLE_CHARS = 80
 DESCRIPTION_CHARS = 500
 
-_TIMECODE = re.compile(r"(\d+)(?::(\d{1,2}))?:(\d{1,2}(?:[.,]\d+)?)")
-_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*$")
+_CLOCK_IN_TEXT = re.compile(r"\d+(?::\d{1,2}){1,2}(?:[.,]\d+)?")
 _SUMMARY = re.compile(r'"summary"\s*:\s*("(?:[^"\\]|\\.)*")')
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s")
 _START_KEYS = ("start", "start_s", "start_time", "time", "timestamp")
@@ -128,40 +130,32 @@ def _salvage(text: str, first: int) -> Answer:
     return Answer(items, summary, bool(items) or summary is not None)
 
 
-def parse_timecode(value: object) -> float | None:
-    """Seconds for ``HH:MM:SS(.fff)``, ``MM:SS``, ``90``, ``"90s"`` or a number; else None.
+def read_time(value: object) -> float | None:
+    """Seconds of a chapter start the model wrote, or None if unreadable.
 
-    Minutes may exceed 59 (``75:30``); seconds may not. The first timecode in a string
-    counts (``"00:01:30-00:02:00"`` is 90.0).
+    A number is taken as seconds; a string as
+    :func:`~serve_app.summaries.timeline.parse_timecode` reads it or, failing that, its
+    first clock time (a range ``"00:01:30-00:02:00"`` is 90.0, ``"at 2:00"`` 120.0).
+    Negative or non-finite values are None.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds: float | None = float(value)
     elif isinstance(value, str):
-        match = _TIMECODE.search(value)
-        if match is not None:
-            hours_or_minutes, minutes, secs = match.groups()
-            sec = float(secs.replace(",", "."))
-            if sec >= 60 or (minutes is not None and int(minutes) >= 60):
-                return None
-            if minutes is None:
-                seconds = int(hours_or_minutes) * 60 + sec
-            else:
-                seconds = int(hours_or_minutes) * 3600 + int(minutes) * 60 + sec
-        elif (plain := _SECONDS.match(value)) is not None:
-            seconds = float(plain.group(1))
-        else:
-            return None
+        seconds = parse_timecode(value)
+        if seconds is None and (clock := _CLOCK_IN_TEXT.search(value)) is not None:
+            seconds = parse_timecode(clock.group())
     else:
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def snap(seconds: float, span: Span) -> float:
     """``seconds`` clamped to ``span`` and moved to the nearest chunk start in it."""
-    clamped = min(max(seconds, span.start_s), span.end_s)
-    return min(span.starts, key=lambda start: (abs(start - clamped), start))
+    clip = Clip(start_s=span.start_s, end_s=span.end_s)
+    placed = place_model_time(seconds, clip, span.starts)
+    return span.start_s if placed is None else placed  # None only for NaN or negatives
 
 
 def place_chapters(items: Sequence[dict[str, Any]], span: Span) -> list[Chapter] | None:
@@ -170,7 +164,7 @@ def place_chapters(items: Sequence[dict[str, Any]], span: Span) -> list[Chapter]
     placed: dict[float, tuple[str, str]] = {}
     for item in items:
         raw = next((item[k] for k in _START_KEYS if k in item), None)
-        seconds = parse_timecode(raw)
+        seconds = read_time(raw)
         if seconds is None:
             continue
         start = snap(seconds, span)

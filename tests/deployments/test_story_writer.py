@@ -19,7 +19,7 @@ from serve_app.app import STORY_WRITER, AppArgs, ModelEntry, build_graph
 from serve_app.deployments.story_writer import StoryWriter
 from serve_app.engines.base import GenerationRequest, SamplingParams
 from serve_app.engines.profile import TINY_MODEL, ModelProfile
-from serve_app.errors import InvalidRequest
+from serve_app.errors import InvalidRequest, ParameterError
 from tests.support.graphs import create_api_token, tiny_profile
 from tests.support.media_files import make_image, make_video
 from tests.support.story_engines import ScriptedEngine
@@ -64,6 +64,27 @@ async def test_writer_refuses_media() -> None:
     with pytest.raises(InvalidRequest, match="text-only"):
         await writer.generate(GenerationRequest(prompt="p", images=(image,)))
     assert engine.requests == []
+
+
+async def test_writer_refuses_a_format_its_engine_cannot_honour_before_batching() -> None:
+    class Batching(ScriptedEngine):
+        supports_batching = True  # requests would be grouped with other callers'
+
+    engine = Batching()
+    writer = await writer_with(engine)
+    fmt = SamplingParams(response_format='{"type": "json_object"}')
+    with pytest.raises(ParameterError, match="response_format") as refused:
+        await writer.generate(GenerationRequest(prompt="p", sampling=fmt))
+    assert refused.value.param == "response_format"
+    assert engine.requests == []  # refused before the batch queue (it needs a replica)
+
+    class Constraining(ScriptedEngine):
+        constrains_output = True
+
+    constraining = Constraining()
+    writer = await writer_with(constraining)
+    await writer.generate(GenerationRequest(prompt="p", sampling=fmt))
+    assert constraining.requests[0].sampling.response_format == fmt.response_format
 
 
 def test_default_story_model_is_the_tiny_model() -> None:

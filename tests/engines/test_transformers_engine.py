@@ -189,6 +189,9 @@ async def test_json_response_format_is_refused_not_ignored(engine: TransformersE
     with pytest.raises(ParameterError, match="response_format"):
         async for _ in engine.generate_stream(request):
             pass
+    with pytest.raises(ParameterError, match="response_format"):  # a batch holding one
+        await engine.generate_batch([GenerationRequest(prompt="Hi"), request])
+    assert not engine.constrains_output
     await engine.check_health()
 
 

@@ -9,8 +9,8 @@ from serve_app.summaries.chapters import (
     fallback_chapters,
     first_sentence,
     parse_answer,
-    parse_timecode,
     place_chapters,
+    read_time,
     snap,
     truncate,
 )
@@ -33,6 +33,8 @@ SPAN = Span(60.0, 200.0, (60.0, 90.0, 120.0, 150.0, 180.0), ("A.", "B.", "C.", "
         ("90", 90.0),
         ("90s", 90.0),
         (" 12.25 seconds ", 12.25),
+        ("1m 30s", 90.0),
+        ("(01:30)", 90.0),
         (45, 45.0),
         (7.5, 7.5),
         ("00:61:00", None),
@@ -46,8 +48,8 @@ SPAN = Span(60.0, 200.0, (60.0, 90.0, 120.0, 150.0, 180.0), ("A.", "B.", "C.", "
         (["00:01"], None),
     ],
 )
-def test_parse_timecode(value: object, seconds: float | None) -> None:
-    assert parse_timecode(value) == seconds
+def test_read_time(value: object, seconds: float | None) -> None:
+    assert read_time(value) == seconds
 
 
 def test_answer_with_chatter_and_code_fence() -> None:
