@@ -13,6 +13,7 @@ from serve_app.http.navigation import HOME, base_path, login_url, safe_next
 from serve_app.http.web.api_reference import build_reference
 from serve_app.http.web.rendering import render
 from serve_app.http.web.viewer import Viewer, current_viewer
+from serve_app.story.languages import LANGUAGES
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,6 +22,15 @@ LOGIN_ERRORS = {
     "invalid": "Wrong username or password.",
     "rate_limited": "Too many attempts. Wait a minute and try again.",
     "expired": "Your session has expired. Please sign in again.",
+}
+
+#: The Long videos form's starting values and bounds (the API contract's defaults).
+SUMMARY_FORM_DEFAULTS = {
+    "chunk_s": 30,
+    "min_chunk_s": 5,
+    "max_chunk_s": 600,
+    "overlap_s": 0,
+    "frames_per_chunk": 8,
 }
 
 
@@ -89,6 +99,7 @@ async def _page(
     title: str,
     active: str,
     script: str | None = None,
+    media_sources: str = "",
     **context: Any,
 ) -> Response:
     viewer = await _signed_in(request)
@@ -104,6 +115,7 @@ async def _page(
         script=script or f"{active}.js",
         config={"capabilities": capabilities},
         capabilities=capabilities,
+        media_sources=media_sources,
         **context,
     )
 
@@ -121,6 +133,19 @@ async def story_page(request: Request) -> Response:
 @router.get("/ui/jobs")
 async def jobs_page(request: Request) -> Response:
     return await _page(request, "jobs.html", "Jobs", "jobs")
+
+
+@router.get("/ui/summaries")
+async def summaries_page(request: Request) -> Response:
+    return await _page(
+        request,
+        "summaries.html",
+        "Long videos",
+        "summaries",
+        media_sources="https: http:",
+        defaults=SUMMARY_FORM_DEFAULTS,
+        languages=list(LANGUAGES.items()),
+    )
 
 
 @router.get("/ui/tokens")
