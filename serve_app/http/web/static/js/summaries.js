@@ -31,6 +31,7 @@ let uploaded = null; // {key, url}
 /** The object URL of the chosen file, and the video source of each job started here. */
 let chosenSource = null;
 const sources = new Map();
+const languages = new Map(); // job id → language tag (translations get lang=)
 /** The summary on view. */
 let current = null; // {jobId, stream, timer, chunks: Map, chapters, translated, status}
 let recentTimer = null;
@@ -168,6 +169,7 @@ function start(event) {
     if (!ready) return;
     const started = await api("POST", API, { json: ready.body });
     if (ready.videoSource) sources.set(started.job_id, ready.videoSource);
+    if (ready.body.language) languages.set(started.job_id, ready.body.language);
     await follow(started.job_id);
     refreshCredits();
     loadRecent();
@@ -301,7 +303,10 @@ function showStatus(status) {
 }
 
 function showResult(result) {
-  if (result.language) current.translated = true;
+  if (result.language) {
+    current.translated = true;
+    languages.set(current.jobId, result.language);
+  }
   for (const chunk of result.chunks || []) addChunk(chunk);
   if (result.chapters && result.chapters.length) showChapters(result.chapters);
   if (result.summary) showSummary(result);
@@ -333,16 +338,22 @@ function timeButton(startS, endS, label, className) {
   );
 }
 
+/** A translated text, marked with its language when known. */
+function translationText(text) {
+  return h("p", { className: "translation", lang: languages.get(current.jobId) || null }, text);
+}
+
 function addChunk(chunk) {
   if (current.chunks.has(chunk.index)) return;
   current.chunks.set(chunk.index, chunk);
+  const frames = chunk.frame_indices.length;
   if (chunk.translation !== undefined) current.translated = true;
   const item = h(
     "li",
     { "data-index": String(chunk.index), "data-start": String(chunk.start_s) },
     timeButton(chunk.start_s, chunk.end_s, chunk.caption, "seek caption"),
-    chunk.translation ? h("p", { className: "translation" }, chunk.translation) : null,
-    h("p", { className: "note" }, `${chunk.frame_indices.length} frames · ${chunk.effective_fps} fps`),
+    chunk.translation ? translationText(chunk.translation) : null,
+    h("p", { className: "note" }, `${frames} ${frames === 1 ? "frame" : "frames"} · ${chunk.effective_fps} fps`),
   );
   const list = $("sum-captions");
   const after = Array.from(list.children).find((li) => Number(li.dataset.index) > chunk.index);
@@ -379,9 +390,9 @@ function showChapters(chapters) {
         "li",
         { "data-index": String(i) },
         timeButton(chapter.start_s, chapter.end_s, chapter.title, "seek chapter"),
-        chapter.title_translation ? h("p", { className: "translation" }, chapter.title_translation) : null,
+        chapter.title_translation ? translationText(chapter.title_translation) : null,
         h("p", {}, chapter.description),
-        chapter.description_translation ? h("p", { className: "translation" }, chapter.description_translation) : null,
+        chapter.description_translation ? translationText(chapter.description_translation) : null,
       ),
     ),
   );
@@ -394,6 +405,9 @@ function showSummary(data) {
   const translation = $("sum-summary-translation");
   translation.textContent = data.summary_translation || "";
   translation.hidden = !data.summary_translation;
+  const lang = languages.get(current.jobId);
+  if (lang) translation.setAttribute("lang", lang);
+  else translation.removeAttribute("lang");
   if (data.summary_translation) current.translated = true;
   $("sum-summary-block").hidden = false;
 }
