@@ -159,7 +159,14 @@ def build_graph(
         catalog = FrameModelCatalog.from_yaml(resolve_config_path(args.detectors_config))
         detector = named(Detector, "Detector").bind(catalog)
         job_runner = named(JobRunner, "JobRunner").bind(
-            settings, catalog, detector, handles, profiles, default_model
+            settings,
+            catalog,
+            detector,
+            handles,
+            profiles,
+            default_model,
+            text_model=story_writer,
+            text_profile=story_profile,
         )
     frame_extractor = named(FrameExtractor, "FrameExtractor").bind(
         settings.media, log_json=settings.log_json

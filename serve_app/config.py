@@ -21,6 +21,7 @@ from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
 from serve_app.net.proxy_trust import check_proxy_entry
 from serve_app.story.settings import StoryConfig, StorySettings
+from serve_app.summaries.settings import SummarySettings
 from serve_app.uploads.settings import UploadSettings
 
 #: The repository root when running from a checkout (configs/ lives there).
@@ -113,6 +114,8 @@ class Settings(BaseSettings):
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     #: Batch video jobs: signed URLs, blob store, leases, prices (``SERVE_APP_JOBS__*``).
     jobs: JobSettings = Field(default_factory=JobSettings)
+    #: Long-video summaries (chunking, concurrency, prices): ``SERVE_APP_SUMMARIES__*``.
+    summaries: SummarySettings = Field(default_factory=SummarySettings)
     #: ``/v1/chat/completions``: price, message/media caps, URL fetching
     #: (``SERVE_APP_CHAT__*``).
     chat: ChatSettings = Field(default_factory=ChatSettings)

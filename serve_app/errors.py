@@ -68,6 +68,10 @@ class InsufficientCredits(ServeAppError):
     """The caller's credit balance does not cover the cost (HTTP 402)."""
 
 
+class OverBudget(InsufficientCredits):
+    """The estimated cost is above the request's own ``max_credits`` (HTTP 402)."""
+
+
 class PermissionDenied(ServeAppError):
     """Authenticated, but not allowed to do this (HTTP 403; also a failed CSRF check)."""
 

@@ -1,4 +1,5 @@
-"""JobRunner: claims batch video jobs from the database and drives the model handles.
+"""JobRunner: claims batch video jobs and long-video summaries from the database and
+drives the model handles.
 
 Each replica runs one :class:`~serve_app.jobs.worker.loop.JobWorker` loop in the
 background; replicas coordinate only through the database (leases and attempt
@@ -23,12 +24,33 @@ from serve_app.deployments.handles import HandleDetector, HandleModel
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
+from serve_app.jobs.worker.dispatch import ByKind
 from serve_app.jobs.worker.executor import JobExecutor
 from serve_app.jobs.worker.frame_models import FrameModels
 from serve_app.jobs.worker.loop import JobWorker
 from serve_app.storage.db import Database, database_url_for, migrate
+from serve_app.summaries.executor import SummaryExecutor
 
 logger = logging.getLogger(__name__)
+
+
+def summary_executor(
+    ctx: JobsContext,
+    settings: Settings,
+    vision: Mapping[str, HandleModel],
+    text_model: DeploymentHandle | None,
+    text_profile: ModelProfile | None,
+    default_model: str | None,
+) -> SummaryExecutor:
+    """Summaries caption on the vision models and reduce on the story model (or, with
+    the Story API off, on the default vision model)."""
+    if text_model is not None and text_profile is not None:
+        text, profile = HandleModel(text_model), text_profile
+    else:
+        name = default_model or next(iter(vision))
+        text, profile = vision[name], ctx.profiles[name]
+    budget = settings.summaries.reduce_context_tokens or profile.max_model_len
+    return SummaryExecutor(ctx, settings.summaries, vision, text, budget)
 
 
 class JobRunner(AsyncConstructed):
@@ -40,6 +62,8 @@ class JobRunner(AsyncConstructed):
         model_handles: Mapping[str, DeploymentHandle],
         profiles: Mapping[str, ModelProfile],
         default_model: str | None = None,
+        text_model: DeploymentHandle | None = None,
+        text_profile: ModelProfile | None = None,
     ) -> None:
         self._database = Database(database_url_for(settings.database_url, settings.data_dir))
         await asyncio.to_thread(migrate, self._database)
@@ -48,8 +72,14 @@ class JobRunner(AsyncConstructed):
         )
         captioners = {name: HandleModel(handle) for name, handle in model_handles.items()}
         models = FrameModels(HandleDetector(detector), captioners)
+        executors = {
+            "infer": JobExecutor(ctx, models),
+            "summary": summary_executor(
+                ctx, settings, captioners, text_model, text_profile, default_model
+            ),
+        }
         self._closed = False
-        self._worker = JobWorker(ctx, JobExecutor(ctx, models))
+        self._worker = JobWorker(ctx, ByKind(ctx.store, executors))
         self._loop = asyncio.get_running_loop().create_task(self._worker.run_forever())
 
     async def wake(self) -> None:

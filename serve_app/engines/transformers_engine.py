@@ -3,6 +3,8 @@
 The model runs in worker threads (``asyncio.to_thread``) under one lock, so the event
 loop stays free and one forward pass runs at a time. ``generate_batch`` left-pads
 several requests and runs one ``model.generate`` per group of equal sampling settings.
+It cannot constrain output to a JSON ``response_format`` and refuses such requests
+(:class:`ParameterError` naming ``response_format``) rather than ignore the format.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from serve_app.engines.base import (
 )
 from serve_app.engines.chat import build_messages, require_text_only, video_metadata
 from serve_app.engines.profile import ModelProfile
-from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ServeAppError
+from serve_app.errors import (
+    BackendUnavailable,
+    GenerationFailed,
+    InvalidRequest,
+    ParameterError,
+    ServeAppError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +246,12 @@ class TransformersEngine(Engine):
         self, requests: list[GenerationRequest], sampling: SamplingParams
     ) -> tuple[Any, list[int], dict[str, Any]]:
         """Encoded inputs, each prompt's length and ``generate``'s keyword arguments."""
+        if sampling.response_format is not None:
+            raise ParameterError(
+                f"response_format is not supported by model {self._profile.name!r} "
+                "(the transformers engine cannot constrain its output)",
+                "response_format",
+            )
         try:
             inputs = self._encode(requests).to(self._device)
         except ValueError as exc:

@@ -12,6 +12,7 @@ from serve_app.http.auth import get_accounts
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
 from serve_app.story.pipeline import StoryPipeline
+from serve_app.summaries.service import Summaries
 from serve_app.uploads.chunks import ChunkStore
 
 
@@ -52,6 +53,13 @@ def get_jobs(request: Request) -> JobsContext:
     if jobs is None:
         raise RuntimeError("install_jobs(app, jobs) was not called")
     return jobs
+
+
+def get_summaries(request: Request) -> Summaries:
+    summaries = getattr(request.app.state, "summaries", None)
+    if not isinstance(summaries, Summaries):
+        raise RuntimeError("install_jobs(app, jobs, summary_settings) was not called")
+    return summaries
 
 
 def base_url(request: Request) -> str:

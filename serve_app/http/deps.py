@@ -28,9 +28,11 @@ from serve_app.http.context import (
     get_jobs,
     get_request_id,
     get_story,
+    get_summaries,
 )
 from serve_app.jobs.context import JobsContext
 from serve_app.story.pipeline import StoryPipeline
+from serve_app.summaries.service import Summaries
 from serve_app.uploads.chunks import ChunkStore
 
 Context = Annotated[AppContext, Depends(get_context)]
@@ -41,6 +43,8 @@ Story = Annotated[StoryPipeline, Depends(get_story)]
 Accounts = Annotated[AccountsContext, Depends(get_accounts)]
 #: The video inference jobs (only where the job routes are mounted).
 Jobs = Annotated[JobsContext, Depends(get_jobs)]
+#: Long-video summaries (mounted with the jobs).
+SummaryJobs = Annotated[Summaries, Depends(get_summaries)]
 #: The chunked-upload store, made on first use.
 Chunks = Annotated[ChunkStore, Depends(get_chunk_store)]
 #: The OpenAI-compatible ``/v1`` use case.

@@ -95,6 +95,46 @@ def output_size(info: VideoInfo, max_side: int) -> tuple[int, int]:
     return max(2, round(height * factor) // 2 * 2), max(2, round(width * factor) // 2 * 2)
 
 
+@dataclass(frozen=True)
+class VideoTimeline:
+    """Every frame of a video stream, in presentation order (from the demuxer alone).
+
+    Attributes:
+        timestamps: seconds since the stream start (variable frame rate included).
+        pts: presentation timestamps (stream time base), as :func:`iter_frames` needs.
+    """
+
+    timestamps: np.ndarray
+    pts: np.ndarray
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.timestamps)
+
+    def plan(self, chosen: np.ndarray, size: tuple[int, int]) -> FramePlan:
+        """A :class:`FramePlan` of the frames at presentation indices ``chosen``."""
+        chosen = np.asarray(chosen, np.int64)
+        return FramePlan(
+            frame_indices=tuple(int(i) for i in chosen),
+            timestamps=tuple(float(t) for t in self.timestamps[chosen]),
+            pts=tuple(int(p) for p in self.pts[chosen]),
+            size=size,
+        )
+
+
+def index_video(source: MediaSource, info: VideoInfo, limits: MediaLimits) -> VideoTimeline:
+    """Demux the whole stream (no decoding) into its :class:`VideoTimeline`.
+
+    Raises:
+        MediaRejected: no frames, or ``limits.decode_timeout_s`` exceeded.
+        MediaTooLarge: more frames than ``limits.max_video_frames``.
+    """
+    deadline = time.monotonic() + limits.decode_timeout_s
+    with open_container(source, info.container) as (container, stream):
+        index = index_stream(container, stream, limits, deadline)
+    return VideoTimeline(timestamps=index.timestamps(), pts=index.presentation_pts())
+
+
 def plan_frames(
     source: MediaSource, info: VideoInfo, fps: float, limits: MediaLimits, max_side: int = 0
 ) -> FramePlan:
@@ -104,18 +144,9 @@ def plan_frames(
         MediaRejected: no frames, or ``limits.decode_timeout_s`` exceeded.
         MediaTooLarge: more frames than ``limits.max_video_frames``.
     """
-    deadline = time.monotonic() + limits.decode_timeout_s
-    with open_container(source, info.container) as (container, stream):
-        index = index_stream(container, stream, limits, deadline)
-    timestamps = index.timestamps()
-    chosen = frames_at_rate(timestamps, fps)
-    pts = index.presentation_pts()[chosen]
-    return FramePlan(
-        frame_indices=tuple(int(i) for i in chosen),
-        timestamps=tuple(float(t) for t in timestamps[chosen]),
-        pts=tuple(int(p) for p in pts),
-        size=output_size(info, max_side),
-    )
+    timeline = index_video(source, info, limits)
+    chosen = frames_at_rate(timeline.timestamps, fps)
+    return timeline.plan(chosen, output_size(info, max_side))
 
 
 def iter_frames(

@@ -1,8 +1,9 @@
 """The results document of a summary job, as stored and as returned (JSON shapes).
 
 Every time is in seconds since the start of the video (not of the clip), rounded to
-milliseconds. A chunk's ``frame_indices`` are true source frame indices (presentation
-order) and ``timestamps`` their presentation times: the frames the model saw.
+milliseconds (frame timestamps to microseconds). A chunk's ``frame_indices`` are true
+source frame indices (presentation order) and ``timestamps`` their presentation
+times: the frames the model saw.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from serve_app.engines.transformers_engine import (
     resolve_dtype,
     sampling_kwargs,
 )
-from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest
+from serve_app.errors import BackendUnavailable, GenerationFailed, InvalidRequest, ParameterError
 
 from .conftest import MakeVideo
 
@@ -176,6 +176,20 @@ async def test_prompt_over_the_context_limit_is_rejected(
     await engine.start()
     with pytest.raises(InvalidRequest, match="limit is 256"):
         await engine.generate(GenerationRequest(prompt="word " * 300))
+
+
+async def test_json_response_format_is_refused_not_ignored(engine: TransformersEngine) -> None:
+    fmt = '{"type": "json_object"}'
+    request = GenerationRequest(
+        prompt="Hi", sampling=SamplingParams(max_tokens=4, response_format=fmt)
+    )
+    with pytest.raises(ParameterError, match="response_format") as refused:
+        await engine.generate(request)
+    assert refused.value.param == "response_format"
+    with pytest.raises(ParameterError, match="response_format"):
+        async for _ in engine.generate_stream(request):
+            pass
+    await engine.check_health()
 
 
 async def test_generation_errors_are_mapped(

@@ -36,7 +36,7 @@ from serve_app.accounts.models import ReservationRow
 from serve_app.errors import Conflict, NotFound
 from serve_app.jobs.store.billing import charge_in
 from serve_app.jobs.store.records import JobRecord, NewJob
-from serve_app.jobs.store.tables import JobRow, JobStatus
+from serve_app.jobs.store.tables import JobPartRow, JobRow, JobStatus
 from serve_app.observability import metrics
 from serve_app.storage.db import Database
 from serve_app.storage.orm import utcnow
@@ -52,6 +52,10 @@ class _Fenced(Exception):
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _matches(row: JobRow, user_id: int | None, kind: str | None) -> bool:
+    return (user_id is None or row.user_id == user_id) and (kind is None or row.kind == kind)
 
 
 def _pending_callback() -> Any:
@@ -84,6 +88,8 @@ class JobStore:
                 reservation_id = reserve_in(session, job.user_id, cost, reason).id
             row = JobRow(
                 id=job.id,
+                kind=job.kind,
+                params_json=job.params_json,
                 user_id=job.user_id,
                 status=(JobStatus.FAILED if job.error_code else JobStatus.QUEUED).value,
                 input_key=job.input_key,
@@ -112,23 +118,26 @@ class JobStore:
         metrics.record_job_transition(record.status.value)
         return record
 
-    def get(self, job_id: str, user_id: int | None = None) -> JobRecord:
-        """The job (of ``user_id``, when given). Raises NotFound."""
+    def get(self, job_id: str, user_id: int | None = None, kind: str | None = None) -> JobRecord:
+        """The job (of ``user_id`` and of ``kind``, when given). Raises NotFound."""
         with self._db.transaction() as session:
             row = session.get(JobRow, job_id)
-            if row is None or (user_id is not None and row.user_id != user_id):
+            if row is None or not _matches(row, user_id, kind):
                 raise NotFound("no such job")
             return JobRecord.from_row(row)
 
-    def cancel(self, job_id: str, user_id: int) -> JobRecord:
+    def cancel(self, job_id: str, user_id: int, kind: str | None = None) -> JobRecord:
         """Cancel a queued or running job and release its credits; repeats are harmless.
 
         Raises:
-            NotFound: no such job of this user.
+            NotFound: no such job of this user (and ``kind``).
             Conflict: the job already succeeded or failed.
         """
         now = self._clock()
         with self._db.transaction() as session:
+            found = session.get(JobRow, job_id)
+            if found is None or not _matches(found, user_id, kind):
+                raise NotFound("no such job")
             moved = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.user_id == user_id, JobRow.status.in_(_ACTIVE))
@@ -347,6 +356,50 @@ class JobStore:
         if reservation:
             release_in(session, reservation)
         return True
+
+    def save_part(
+        self, job_id: str, attempt: int, part: int, payload_json: str, lease_s: float
+    ) -> bool:
+        """Store part ``part``'s result and count it in ``frames_done``, for ``attempt`` only.
+
+        One transaction: the guarded update (which also renews the leases) and the
+        insert. A part stored before (by an earlier attempt) is kept as it was. Returns
+        False, storing nothing, when this attempt no longer owns the job.
+        """
+        now = self._clock()
+        try:
+            with self._db.transaction() as session:
+                if session.get(JobPartRow, (job_id, part)) is None:
+                    session.add(
+                        JobPartRow(
+                            job_id=job_id, part=part, payload_json=payload_json, created_at=now
+                        )
+                    )
+                    session.flush()
+                done = select(func.count()).where(JobPartRow.job_id == job_id).scalar_subquery()
+                if not self._guarded(
+                    session,
+                    job_id,
+                    attempt,
+                    frames_done=done,
+                    lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                    heartbeat_at=now,
+                ):
+                    raise _Fenced
+                self._lease_hold(session, job_id)
+                return True
+        except _Fenced:
+            return False
+
+    def parts(self, job_id: str, after: int = -1) -> list[tuple[int, str]]:
+        """``(part, payload_json)`` of the job's stored parts above ``after``, in order."""
+        with self._db.transaction() as session:
+            rows = session.execute(
+                select(JobPartRow.part, JobPartRow.payload_json)
+                .where(JobPartRow.job_id == job_id, JobPartRow.part > after)
+                .order_by(JobPartRow.part)
+            ).all()
+        return [(int(part), str(payload)) for part, payload in rows]
 
     def requeue(self, job_id: str, attempt: int) -> bool:
         """Give a running job back to the queue (its worker is shutting down)."""

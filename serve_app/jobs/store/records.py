@@ -27,6 +27,8 @@ class NewJob:
     frames_total: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    kind: str = "infer"
+    params_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class JobRecord:
     updated_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    kind: str = "infer"
+    params_json: str | None = None
 
     @property
     def models(self) -> tuple[ModelSpec, ...]:
@@ -93,4 +97,6 @@ class JobRecord:
             updated_at=row.updated_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            kind=row.kind,
+            params_json=row.params_json,
         )

@@ -4,6 +4,11 @@ A job moves ``queued`` → ``running`` → ``succeeded`` | ``failed`` | ``cancel
 back from ``running`` to ``queued`` when its worker's lease expires. ``attempt`` counts
 claims and is the fencing token: every write a worker makes names the attempt it
 holds, and the database refuses it once another attempt has taken over.
+
+``kind`` says what a job does: ``infer`` (per-frame models, ``/videoinfer/``) or
+``summary`` (a long-video summary, :mod:`serve_app.summaries`, whose request is
+``params_json``). A job made of independent parts (a summary's chunks) stores each
+part's result in ``video_job_parts`` as it completes, so a later attempt skips it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from serve_app.storage.orm import Base, utcnow
@@ -37,6 +52,10 @@ class JobRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: ``infer`` or ``summary`` (see the module docstring).
+    kind: Mapped[str] = mapped_column(String(16), default="infer")
+    #: The request of a job kind whose parameters are not columns (JSON).
+    params_json: Mapped[str | None] = mapped_column(Text, default=None)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     #: The input: a blob key of an upload (``input_key``) or a public URL.
@@ -71,3 +90,17 @@ class JobRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class JobPartRow(Base):
+    """One finished part of a job (a summary's chunk): written once, by the attempt
+    that owned the job then, and read by every later attempt and by the status API."""
+
+    __tablename__ = "video_job_parts"
+    __table_args__ = (PrimaryKeyConstraint("job_id", "part", name="pk_video_job_parts"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("video_jobs.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column(Integer)
+    #: The part's result (JSON).
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -148,7 +148,7 @@ def _local_input(ctx: JobsContext, key: str) -> Iterator[Path]:
 
 
 def _job_frame(ctx: JobsContext, user: User, job_id: str, frame_offset: int) -> FrameImage:
-    record = ctx.store.get(job_id, user.id)
+    record = ctx.store.get(job_id, user.id, "infer")
     if record.input_key is None:
         raise Gone("the job's input came from input_url; the service keeps no copy of it")
     with _local_input(ctx, record.input_key) as path:

@@ -21,8 +21,10 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
-def recent_jobs(database: Database, user_id: int, limit: int = DEFAULT_LIMIT) -> list[JobRecord]:
-    """Up to ``limit`` (1..:data:`MAX_LIMIT`) of ``user_id``'s jobs, newest first.
+def recent_jobs(
+    database: Database, user_id: int, limit: int = DEFAULT_LIMIT, kind: str = "infer"
+) -> list[JobRecord]:
+    """Up to ``limit`` (1..:data:`MAX_LIMIT`) of ``user_id``'s jobs of ``kind``, newest first.
 
     Raises:
         InvalidRequest: ``limit`` out of range.
@@ -31,7 +33,7 @@ def recent_jobs(database: Database, user_id: int, limit: int = DEFAULT_LIMIT) ->
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
     query = (
         select(JobRow)
-        .where(JobRow.user_id == user_id)
+        .where(JobRow.user_id == user_id, JobRow.kind == kind)
         .order_by(JobRow.created_at.desc(), JobRow.id.desc())
         .limit(limit)
     )

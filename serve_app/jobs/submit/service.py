@@ -34,7 +34,7 @@ _OWN_UPLOAD = re.compile(r"/(uploads/[A-Za-z0-9][A-Za-z0-9._-]{0,127})$")
 _background: set[asyncio.Task[None]] = set()
 
 
-def _own_upload(ctx: JobsContext, user: User, url: str) -> str | None:
+def own_upload(ctx: JobsContext, user: User, url: str) -> str | None:
     """The blob key when ``url`` is one of our upload URLs (checked), else None."""
     key = ctx.blobs.key_for_url(url)
     if key is not None:
@@ -67,13 +67,13 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
     rules.check_request(jobs, request.infer_fps, len(request.models))
     for spec in request.models:
         resolve_model(ctx.catalog, spec, ctx.profiles, ctx.default_model)
-    upload = _own_upload(ctx, user, request.input_url)
+    upload = own_upload(ctx, user, request.input_url)
     if upload is None:
         await asyncio.to_thread(ctx.http.check, request.input_url)
     if request.callback_url is not None:
         await asyncio.to_thread(ctx.http.check, request.callback_url)
     job_id = str(uuid.uuid4())
-    key = await _bind_upload(ctx, upload, job_id) if upload else None
+    key = await bind_upload(ctx, upload, job_id) if upload else None
     try:
         record = await _create(ctx, user, request, job_id, key)
     except BaseException:
@@ -91,7 +91,7 @@ async def submit(ctx: JobsContext, user: User, request: JobRequest) -> dict[str,
     return body
 
 
-async def _bind_upload(ctx: JobsContext, upload: str, job_id: str) -> str:
+async def bind_upload(ctx: JobsContext, upload: str, job_id: str) -> str:
     """Copy the upload to a key of the job's own (``inputs/<job id><ext>``).
 
     The job reads and is billed for this copy only: its signed upload URL stays valid,
@@ -146,12 +146,12 @@ def _submitted(record: JobRecord) -> str:
 
 def job_status(ctx: JobsContext, user: User, job_id: str, base_url: str | None) -> dict[str, Any]:
     """The status body of one of ``user``'s jobs. Raises NotFound."""
-    return public_status(ctx, ctx.store.get(job_id, user.id), base_url)
+    return public_status(ctx, ctx.store.get(job_id, user.id, "infer"), base_url)
 
 
 async def cancel(ctx: JobsContext, user: User, job_id: str, base_url: str | None) -> dict[str, Any]:
     """Cancel one of ``user``'s jobs (credits released) and post its callback."""
-    record = await asyncio.to_thread(ctx.store.cancel, job_id, user.id)
+    record = await asyncio.to_thread(ctx.store.cancel, job_id, user.id, "infer")
     body = public_status(ctx, record, base_url)
     if record.callback_url and record.callback_secret and record.callback_state == "pending":
         task = asyncio.get_running_loop().create_task(send_callback(ctx, record, body))

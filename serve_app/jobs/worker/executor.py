@@ -12,10 +12,12 @@ or cancel (by the store, in the same transaction as the status change).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from serve_app.errors import (
     BackendUnavailable,
@@ -83,16 +85,22 @@ def error_code(exc: ServeAppError) -> str:
     return "job_error"
 
 
-class JobExecutor:
-    """Runs claimed jobs with ``models``; see the module docstring."""
+class AttemptRunner(abc.ABC):
+    """One attempt of a claimed job: heartbeat, failure codes, requeue, callback.
 
-    def __init__(self, ctx: JobsContext, models: FrameModelRunner) -> None:
+    Subclasses implement :meth:`_run` (the work of one job kind) and return the
+    final status they wrote, or None when the attempt lost its job on the way.
+    """
+
+    def __init__(self, ctx: JobsContext) -> None:
         self.ctx = ctx
-        self.models = models
         self.jobs = ctx.jobs
         self.limits: MediaLimits = ctx.settings.media.model_copy(
             update={"decode_timeout_s": ctx.jobs.decode_timeout_s}
         )
+
+    @abc.abstractmethod
+    async def _run(self, job: JobRecord, lost: asyncio.Event) -> JobStatus | None: ...
 
     async def execute(self, job: JobRecord) -> JobStatus | None:
         """Run ``job`` (claimed at ``job.attempt``); the final status this attempt wrote."""
@@ -143,6 +151,26 @@ class JobExecutor:
                 continue
             if not ok:
                 lost.set()
+
+    def callback_body(self, record: JobRecord) -> dict[str, Any]:
+        """What the job's callback POSTs: its public status."""
+        return public_status(self.ctx, record, None)
+
+    async def _callback(self, job_id: str) -> None:
+        try:
+            record = await asyncio.to_thread(self.ctx.store.get, job_id)
+            if record.callback_state == "pending" and record.callback_url:
+                await send_callback(self.ctx, record, self.callback_body(record))
+        except Exception:
+            logger.warning("callback of job %s failed", job_id, exc_info=True)
+
+
+class JobExecutor(AttemptRunner):
+    """Runs claimed ``infer`` jobs with ``models``; see the module docstring."""
+
+    def __init__(self, ctx: JobsContext, models: FrameModelRunner) -> None:
+        super().__init__(ctx)
+        self.models = models
 
     async def _run(self, job: JobRecord, lost: asyncio.Event) -> JobStatus | None:
         store, jobs = self.ctx.store, self.jobs
@@ -252,11 +280,3 @@ class JobExecutor:
                     ) from None
                 await asyncio.sleep(min(2.0**attempt, 5.0))
         raise AssertionError("unreachable")
-
-    async def _callback(self, job_id: str) -> None:
-        try:
-            record = await asyncio.to_thread(self.ctx.store.get, job_id)
-            if record.callback_state == "pending" and record.callback_url:
-                await send_callback(self.ctx, record, public_status(self.ctx, record, None))
-        except Exception:
-            logger.warning("callback of job %s failed", job_id, exc_info=True)

@@ -19,7 +19,7 @@ import time
 import uuid
 
 from serve_app.jobs.context import JobsContext
-from serve_app.jobs.worker.executor import JobExecutor
+from serve_app.jobs.worker.dispatch import Executor
 from serve_app.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def worker_id() -> str:
 
 
 class JobWorker:
-    def __init__(self, ctx: JobsContext, executor: JobExecutor, owner: str | None = None) -> None:
+    def __init__(self, ctx: JobsContext, executor: Executor, owner: str | None = None) -> None:
         self.ctx = ctx
         self.executor = executor
         self.owner = owner or worker_id()
