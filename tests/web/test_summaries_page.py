@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serve_app.http.web.pages import SUMMARY_FORM_DEFAULTS
 from serve_app.story.languages import LANGUAGES
+from serve_app.summaries.plan import DEFAULT_FRAMES_PER_CHUNK
 from tests.web.conftest import Site, build_site
 
 PATH = "/ui/summaries"
@@ -33,8 +33,11 @@ async def test_the_page_for_a_signed_in_user(site: Site) -> None:
     controls = ("sum-file", "sum-url", "sum-chunk", "sum-overlap", "sum-frames", "sum-language")
     for control in controls:
         assert f'id="{control}"' in html and f'for="{control}"' in html
-    assert 'id="sum-chunk" name="chunk_s" min="5" max="600"' in html
-    assert f'value="{SUMMARY_FORM_DEFAULTS["frames_per_chunk"]}"' in html
+    # The API's own defaults and bounds (SummaryRequest, settings.summaries).
+    assert 'id="sum-chunk" name="chunk_s" min="2" max="600" step="any"' in html
+    assert 'inputmode="decimal" value="30"' in html
+    frames = 'name="frames_per_chunk" min="1" step="1" inputmode="numeric"'
+    assert f'{frames} value="{DEFAULT_FRAMES_PER_CHUNK}"' in html
     assert html.count("<option value=") == len(LANGUAGES) + 1  # and "No translation"
     for element in ("sum-preflight", "sum-start", "sum-video", "sum-timeline", "sum-captions"):
         assert f'id="{element}"' in html

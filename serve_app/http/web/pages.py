@@ -14,6 +14,8 @@ from serve_app.http.web.api_reference import build_reference
 from serve_app.http.web.rendering import render
 from serve_app.http.web.viewer import Viewer, current_viewer
 from serve_app.story.languages import LANGUAGES
+from serve_app.summaries.plan import DEFAULT_FRAMES_PER_CHUNK
+from serve_app.summaries.spec import SummaryRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,14 +26,18 @@ LOGIN_ERRORS = {
     "expired": "Your session has expired. Please sign in again.",
 }
 
-#: The Long videos form's starting values and bounds (the API contract's defaults).
-SUMMARY_FORM_DEFAULTS = {
-    "chunk_s": 30,
-    "min_chunk_s": 5,
-    "max_chunk_s": 600,
-    "overlap_s": 0,
-    "frames_per_chunk": 8,
-}
+
+def _summary_form(request: Request) -> dict[str, Any]:
+    """The Long videos form's starting values and bounds: the API's own defaults."""
+    fields = SummaryRequest.model_fields
+    settings = get_context(request).settings.summaries
+    return {
+        "chunk_s": f"{fields['chunk_s'].default:g}",
+        "min_chunk_s": f"{settings.min_chunk_s:g}",
+        "max_chunk_s": f"{settings.max_chunk_s:g}",
+        "overlap_s": f"{fields['overlap_s'].default:g}",
+        "frames_per_chunk": DEFAULT_FRAMES_PER_CHUNK,
+    }
 
 
 def _capabilities(request: Request) -> dict[str, Any]:
@@ -143,7 +149,7 @@ async def summaries_page(request: Request) -> Response:
         "Long videos",
         "summaries",
         media_sources="https: http:",
-        defaults=SUMMARY_FORM_DEFAULTS,
+        defaults=_summary_form(request),
         languages=list(LANGUAGES.items()),
     )
 
