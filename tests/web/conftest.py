@@ -35,6 +35,8 @@ class Site:
     client: Callable[..., httpx.AsyncClient]
     #: The ASGI app itself (to serve it on a real port).
     app: FastAPI
+    #: The video jobs' context (None without jobs), to run a job worker next to the app.
+    jobs: JobsContext | None = None
 
     @contextlib.asynccontextmanager
     async def signed_in(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -53,12 +55,15 @@ def build_site(
     story: bool = True,
     jobs: bool = True,
     http: dict[str, Any] | None = None,
+    more_settings: dict[str, Any] | None = None,
 ) -> tuple[Site, Callable[[], None]]:
+    """The app over ``engine_pair``; ``more_settings`` go to :class:`Settings` as well."""
     profile, engine = engine_pair
     settings = Settings(
         data_dir=tmp_path / "data",
         accounts={**FAST_ACCOUNTS, "rate_limit_burst": 10_000},
         http=http or {},
+        **(more_settings or {}),
     )
     pipeline = DescribePipeline.in_process(
         {profile.name: (profile, engine)}, profile.name, settings.media
@@ -87,7 +92,7 @@ def build_site(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
         return httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30)
 
-    return Site(accounts, user, client, app), accounts.close
+    return Site(accounts, user, client, app, job_context), accounts.close
 
 
 @pytest.fixture

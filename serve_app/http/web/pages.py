@@ -13,6 +13,9 @@ from serve_app.http.navigation import HOME, base_path, login_url, safe_next
 from serve_app.http.web.api_reference import build_reference
 from serve_app.http.web.rendering import render
 from serve_app.http.web.viewer import Viewer, current_viewer
+from serve_app.story.languages import LANGUAGES
+from serve_app.summaries.plan import DEFAULT_FRAMES_PER_CHUNK
+from serve_app.summaries.spec import SummaryRequest
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,6 +25,19 @@ LOGIN_ERRORS = {
     "rate_limited": "Too many attempts. Wait a minute and try again.",
     "expired": "Your session has expired. Please sign in again.",
 }
+
+
+def _summary_form(request: Request) -> dict[str, Any]:
+    """The Long videos form's starting values and bounds: the API's own defaults."""
+    fields = SummaryRequest.model_fields
+    settings = get_context(request).settings.summaries
+    return {
+        "chunk_s": f"{fields['chunk_s'].default:g}",
+        "min_chunk_s": f"{settings.min_chunk_s:g}",
+        "max_chunk_s": f"{settings.max_chunk_s:g}",
+        "overlap_s": f"{fields['overlap_s'].default:g}",
+        "frames_per_chunk": DEFAULT_FRAMES_PER_CHUNK,
+    }
 
 
 def _capabilities(request: Request) -> dict[str, Any]:
@@ -89,6 +105,7 @@ async def _page(
     title: str,
     active: str,
     script: str | None = None,
+    media_sources: str = "",
     **context: Any,
 ) -> Response:
     viewer = await _signed_in(request)
@@ -104,6 +121,7 @@ async def _page(
         script=script or f"{active}.js",
         config={"capabilities": capabilities},
         capabilities=capabilities,
+        media_sources=media_sources,
         **context,
     )
 
@@ -121,6 +139,19 @@ async def story_page(request: Request) -> Response:
 @router.get("/ui/jobs")
 async def jobs_page(request: Request) -> Response:
     return await _page(request, "jobs.html", "Jobs", "jobs")
+
+
+@router.get("/ui/summaries")
+async def summaries_page(request: Request) -> Response:
+    return await _page(
+        request,
+        "summaries.html",
+        "Long videos",
+        "summaries",
+        media_sources="https: http:",
+        defaults=_summary_form(request),
+        languages=list(LANGUAGES.items()),
+    )
 
 
 @router.get("/ui/tokens")

@@ -49,6 +49,20 @@ SECURITY_HEADERS = {
 }
 
 
+def security_headers(media_sources: str = "") -> dict[str, str]:
+    """The headers of a page; ``media_sources`` adds CSP ``media-src`` sources.
+
+    The Long videos page plays a video from the URL the user pasted: it adds
+    ``https: http:`` (media only; scripts, styles and requests stay same-origin).
+    """
+    if not media_sources:
+        return SECURITY_HEADERS
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "media-src 'self' blob:", f"media-src 'self' blob: {media_sources}"
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 @dataclass(frozen=True)
 class NavItem:
     key: str
@@ -60,6 +74,7 @@ NAVIGATION = (
     NavItem("analyze", "Analyze", "/ui/analyze"),
     NavItem("story", "Story", "/ui/story"),
     NavItem("jobs", "Jobs", "/ui/jobs"),
+    NavItem("summaries", "Long videos", "/ui/summaries"),
     NavItem("tokens", "API tokens", "/ui/tokens"),
     NavItem("stats", "Stats", "/ui/stats"),
     NavItem("api", "API docs", "/ui/api"),
@@ -87,6 +102,7 @@ def render(
     script: str | None = None,
     config: dict[str, Any] | None = None,
     status_code: int = 200,
+    media_sources: str = "",
     **context: Any,
 ) -> HTMLResponse:
     """``template`` with the page shell; ``config`` reaches the page's script as JSON."""
@@ -112,7 +128,7 @@ def render(
         **context,
     }
     response = _templates.TemplateResponse(
-        request, template, values, status_code=status_code, headers=SECURITY_HEADERS
+        request, template, values, status_code=status_code, headers=security_headers(media_sources)
     )
     assert isinstance(response, HTMLResponse)
     return response

@@ -10,10 +10,10 @@ import {
   formatDate,
   h,
   refreshCredits,
-  send,
   setBusy,
   showError,
 } from "./common.js";
+import { uploadToSignedUrl } from "./signed_upload.js";
 
 const jobsConfig = config.capabilities.jobs;
 const POLL_MS = 1000;
@@ -36,18 +36,13 @@ function badge(element, status, jobStatus) {
 // ---- new job --------------------------------------------------------------------
 
 async function uploadVideo(file) {
-  const { signed_url: url } = await api("POST", "/video_upload_signed_url/", {
-    json: { file_name: file.name },
-  });
   const block = $("job-upload");
   block.hidden = false;
-  await send("PUT", url, file, {
-    onProgress: (loaded, total) => {
-      const percent = total ? Math.floor((100 * loaded) / total) : 100;
-      $("job-upload-bar").value = percent;
-      $("job-upload-percent").textContent = `${percent}%`;
-      $("job-upload-label").textContent = `Uploading the video… ${formatBytes(loaded)} of ${formatBytes(total)}`;
-    },
+  const url = await uploadToSignedUrl(file, (loaded, total) => {
+    const percent = total ? Math.floor((100 * loaded) / total) : 100;
+    $("job-upload-bar").value = percent;
+    $("job-upload-percent").textContent = `${percent}%`;
+    $("job-upload-label").textContent = `Uploading the video… ${formatBytes(loaded)} of ${formatBytes(total)}`;
   });
   block.hidden = true;
   return url;
