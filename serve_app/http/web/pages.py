@@ -13,6 +13,7 @@ from serve_app.http.navigation import HOME, base_path, login_url, safe_next
 from serve_app.http.web.api_reference import build_reference
 from serve_app.http.web.rendering import render
 from serve_app.http.web.viewer import Viewer, current_viewer
+from serve_app.storage.bucket_cors import url_origin
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,6 +23,13 @@ LOGIN_ERRORS = {
     "rate_limited": "Too many attempts. Wait a minute and try again.",
     "expired": "Your session has expired. Please sign in again.",
 }
+
+
+def _blob_origins(request: Request) -> tuple[str, ...]:
+    """The blob store's origin when the page talks to it directly (S3 presigned URLs)."""
+    jobs = mounted_jobs(request)
+    origin = url_origin(jobs.blobs) if jobs is not None else None
+    return (origin,) if origin else ()
 
 
 def _capabilities(request: Request) -> dict[str, Any]:
@@ -104,6 +112,7 @@ async def _page(
         script=script or f"{active}.js",
         config={"capabilities": capabilities},
         capabilities=capabilities,
+        connect_origins=_blob_origins(request),
         **context,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,12 +35,21 @@ def filesize(size: int) -> str:
 _templates.env.filters["filesize"] = filesize
 
 #: No inline scripts or styles, nothing from other origins; pages may show local
-#: previews (blob:) and the frames the API returns.
-CONTENT_SECURITY_POLICY = (
+#: previews (blob:) and the frames the API returns. ``{connect}``: 'self' plus, with
+#: an S3 blob store, the bucket's origin (the jobs page uploads to presigned URLs).
+_CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "media-src 'self' blob:; connect-src {connect}; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def content_security_policy(connect_origins: Sequence[str] = ()) -> str:
+    """The pages' policy; ``connect_origins`` may be fetched from besides 'self'."""
+    return _CSP_TEMPLATE.format(connect=" ".join(["'self'", *connect_origins]))
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -87,9 +97,13 @@ def render(
     script: str | None = None,
     config: dict[str, Any] | None = None,
     status_code: int = 200,
+    connect_origins: Sequence[str] = (),
     **context: Any,
 ) -> HTMLResponse:
-    """``template`` with the page shell; ``config`` reaches the page's script as JSON."""
+    """``template`` with the page shell; ``config`` reaches the page's script as JSON.
+
+    ``connect_origins``: other origins the page's script may call (its CSP).
+    """
     base = base_path(request)
     version = static_version()
     page_config = {"base": base, **(config or {})}
@@ -111,8 +125,11 @@ def render(
         "static": lambda name: f"{base}{STATIC_PREFIX}/{name}?v={version}",
         **context,
     }
+    headers = SECURITY_HEADERS
+    if connect_origins:
+        headers = {**headers, "Content-Security-Policy": content_security_policy(connect_origins)}
     response = _templates.TemplateResponse(
-        request, template, values, status_code=status_code, headers=SECURITY_HEADERS
+        request, template, values, status_code=status_code, headers=headers
     )
     assert isinstance(response, HTMLResponse)
     return response
