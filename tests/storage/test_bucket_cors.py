@@ -84,5 +84,8 @@ def test_the_origin_of_presigned_urls(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches credentials found earlier
     bare = S3BlobStore(s3_bucket, endpoint_url=s3_endpoint, region="us-east-1")
     assert url_origin(bare) is None

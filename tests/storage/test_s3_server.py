@@ -136,3 +136,16 @@ def test_an_expired_presigned_url_is_refused(s3_endpoint: str, s3_bucket: str) -
     assert put_url is not None
     time.sleep(2.1)  # X-Amz-Date has whole seconds
     assert httpx.put(put_url, content=b"late").status_code == 403
+
+
+def test_objects_carry_a_content_type_by_name(s3_endpoint: str, s3_bucket: str) -> None:
+    """Results are JSON to browsers too: the jobs page parses a body only if it says so."""
+    import asyncio
+
+    store = S3BlobStore(s3_bucket, client=s3_client(s3_endpoint))
+    store.put_bytes("results/j.json", b"{}")
+    asyncio.run(store.put_stream("uploads/9-a.mp4", chunks(b"video"), 10))
+    for key, expected in (("results/j.json", "application/json"), ("uploads/9-a.mp4", "video/mp4")):
+        url = store.presigned_url(key, "GET", 60)
+        assert url is not None
+        assert httpx.get(url).headers["content-type"] == expected, key
