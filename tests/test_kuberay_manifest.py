@@ -118,6 +118,13 @@ def test_manifest_is_a_valid_rayservice(validator: Any, manifest: dict[str, Any]
             [{"key": "nvidia.com/gpu", "operator": 3}],
             "is not of type",
         ),
+        # A secretKeyRef straight under redisPassword (it belongs under valueFrom).
+        (
+            ["rayClusterConfig", "gcsFaultToleranceOptions", "redisPassword"],
+            {"secretKeyRef": {"name": "serve-app-redis", "key": "password"}},
+            "Additional properties",
+        ),
+        (["rayClusterConfig", "gcsFaultToleranceOptions"], {}, "'redisAddress' is a required"),
     ],
 )
 def test_validation_catches_mistakes(
@@ -169,6 +176,7 @@ def test_serve_config_mirrors_serve_config_yaml(serve_config: dict[str, Any]) ->
 
 
 def test_groups_fit_the_deployments(manifest: dict[str, Any], serve_config: dict) -> None:
+    """The pod groups' shape; what fits where is checked resource by resource below."""
     spec = manifest["spec"]["rayClusterConfig"]
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
@@ -180,28 +188,17 @@ def test_groups_fit_the_deployments(manifest: dict[str, Any], serve_config: dict
     [gpu_container] = gpu_group["template"]["spec"]["containers"]
     assert gpu_container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert gpu_group["template"]["spec"]["tolerations"]
-    gpu_replicas = sum(deployments[n]["autoscaling_config"]["max_replicas"] for n in GPU_MODELS)
-    assert gpu_group["maxReplicas"] >= gpu_replicas
-    assert gpu_group["minReplicas"] >= len(GPU_MODELS)
+    assert gpu_group["minReplicas"] >= len(GPU_MODELS)  # one warm GPU per model
     for name in GPU_MODELS:
-        options = deployments[name]["ray_actor_options"]
-        assert options["num_gpus"] == 1
-        assert options["num_cpus"] <= int(gpu_container["resources"]["limits"]["cpu"])
+        assert deployments[name]["ray_actor_options"]["num_gpus"] == 1
 
     # CPU-only replicas need `cpu_worker`, which only the CPU group advertises.
-    cpu_group = groups["cpu-workers"]
-    assert "cpu_worker" in cpu_group["rayStartParams"]["resources"]
+    assert "cpu_worker" in groups["cpu-workers"]["rayStartParams"]["resources"]
     assert "resources" not in gpu_group["rayStartParams"]
-    [cpu_container] = cpu_group["template"]["spec"]["containers"]
-    cpus_per_pod = int(cpu_container["resources"]["limits"]["cpu"])
-    needed = 0
     cpu_only = {n for n, d in deployments.items() if not d["ray_actor_options"].get("num_gpus")}
     assert cpu_only == set(deployments) - GPU_MODELS
     for name in cpu_only:
-        options = deployments[name]["ray_actor_options"]
-        assert options["resources"] == {"cpu_worker": 1}
-        needed += options["num_cpus"] * deployments[name]["autoscaling_config"]["max_replicas"]
-    assert cpu_group["maxReplicas"] * cpus_per_pod >= needed
+        assert deployments[name]["ray_actor_options"]["resources"] == {"cpu_worker": 1}
 
 
 def test_secrets_come_from_kubernetes_secrets(manifest: dict[str, Any]) -> None:
@@ -240,3 +237,130 @@ def test_malloc_tuning_matches_serve_sh_and_serve_config(
         [container] = pod["template"]["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert {k: v for k, v in env.items() if k.startswith("MALLOC_")} == expected
+
+
+def test_gcs_fault_tolerance_uses_redis_from_a_secret(manifest: dict[str, Any]) -> None:
+    """The current form (gcsFaultToleranceOptions), under the operator's own rules.
+
+    KubeRay's ValidateRayClusterSpec refuses the deprecated ``ray.io/ft-enabled`` (and
+    ``ray.io/external-storage-namespace``) annotation next to the options, and a Redis
+    password or address set by hand on the head (rayStartParams ``redis-password``,
+    env ``REDIS_PASSWORD`` / ``RAY_REDIS_ADDRESS`` / ``REDIS_USERNAME``).
+    """
+    spec = manifest["spec"]["rayClusterConfig"]
+    options = spec["gcsFaultToleranceOptions"]
+    host, _, port = options["redisAddress"].rpartition(":")
+    assert host and port.isdigit()
+    password = options["redisPassword"]
+    assert set(password) == {"valueFrom"}, "the password comes from a Secret, never inline"
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "serve-app-redis", "key": "password"}
+    annotations = manifest["metadata"].get("annotations", {})
+    assert "ray.io/ft-enabled" not in annotations
+    assert "ray.io/external-storage-namespace" not in annotations
+    head = spec["headGroupSpec"]
+    assert not {"redis-password", "redis-username"} & set(head["rayStartParams"])
+    [container] = head["template"]["spec"]["containers"]
+    env = {e["name"] for e in container["env"]}
+    assert not {"REDIS_PASSWORD", "RAY_REDIS_ADDRESS", "REDIS_USERNAME"} & env
+    # The header tells operators to create that Secret.
+    assert "kubectl create secret generic serve-app-redis" in MANIFEST.read_text()
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes CPU/GPU quantity as a number (``500m`` is 0.5)."""
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def ray_resources_of_group(group: dict[str, Any]) -> dict[str, float]:
+    """What one pod of ``group`` offers Ray, as KubeRay starts it.
+
+    KubeRay passes ``--num-cpus`` / ``--num-gpus`` from the container's limits unless
+    rayStartParams sets them, and ``rayStartParams.resources`` (a JSON object, quoted
+    for the shell) as custom resources.
+    """
+    params = group["rayStartParams"]
+    [container] = group["template"]["spec"]["containers"]
+    limits = container.get("resources", {}).get("limits", {})
+    offered = {
+        "CPU": quantity(params.get("num-cpus", limits.get("cpu", 0))),
+        "GPU": quantity(params.get("num-gpus", limits.get("nvidia.com/gpu", 0))),
+    }
+    if "resources" in params:
+        custom = json.loads(json.loads(params["resources"]))
+        offered.update({name: float(amount) for name, amount in custom.items()})
+    return offered
+
+
+def ray_resources_of_deployment(deployment: dict[str, Any]) -> dict[str, float]:
+    """What one replica asks for (Serve's default is one CPU, no GPU)."""
+    options = deployment.get("ray_actor_options", {})
+    wanted = {"CPU": float(options.get("num_cpus", 1)), "GPU": float(options.get("num_gpus", 0))}
+    wanted.update({k: float(v) for k, v in options.get("resources", {}).items()})
+    return {name: amount for name, amount in wanted.items() if amount > 0}
+
+
+def placements(manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, set[str]]:
+    """For each deployment, the pod groups (``head`` included) one replica fits on."""
+    spec = manifest["spec"]["rayClusterConfig"]
+    groups = {"head": {**spec["headGroupSpec"], "groupName": "head"}, **groups_of(manifest)}
+    offered = {name: ray_resources_of_group(group) for name, group in groups.items()}
+    return {
+        name: {
+            group
+            for group, has in offered.items()
+            if all(has.get(r, 0) >= amount for r, amount in ray_resources_of_deployment(d).items())
+        }
+        for name, d in deployments_of(config).items()
+    }
+
+
+def test_every_deployment_fits_exactly_its_stage_group(
+    manifest: dict[str, Any], serve_config: dict[str, Any]
+) -> None:
+    """GPU models only on gpu-workers, the CPU stages only on cpu-workers, nothing on the head."""
+    expected = {name: {"gpu-workers"} for name in GPU_MODELS}
+    expected.update({n: {"cpu-workers"} for n in set(deployments_of(serve_config)) - GPU_MODELS})
+    assert placements(manifest, serve_config) == expected
+
+
+def test_each_group_can_hold_its_deployments_at_max_replicas(
+    manifest: dict[str, Any], serve_config: dict[str, Any]
+) -> None:
+    """Every Ray resource, summed over max_replicas, fits the group at maxReplicas pods."""
+    deployments = deployments_of(serve_config)
+    groups = groups_of(manifest)
+    for group_name, members in (("gpu-workers", GPU_MODELS), ("cpu-workers", None)):
+        names = members or set(deployments) - GPU_MODELS
+        group = groups[group_name]
+        per_pod = ray_resources_of_group(group)
+        needed: dict[str, float] = {}
+        for name in names:
+            replicas = deployments[name]["autoscaling_config"]["max_replicas"]
+            for resource, amount in ray_resources_of_deployment(deployments[name]).items():
+                needed[resource] = needed.get(resource, 0) + amount * replicas
+        for resource, amount in needed.items():
+            assert group["maxReplicas"] * per_pod.get(resource, 0) >= amount, (group_name, resource)
+        # Autoscaling bounds the operator accepts: min <= replicas <= max.
+        assert 0 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "options", "fits"),
+    [
+        ("FrameExtractor", {"num_cpus": 2}, {"cpu-workers", "gpu-workers"}),  # no cpu_worker
+        ("Detector", {"num_cpus": 1, "num_gpus": 1, "resources": {"cpu_worker": 1}}, set()),
+        ("StoryWriter", {"num_cpus": 16, "num_gpus": 1}, set()),  # more CPUs than a GPU pod
+        ("Ingress", {"num_cpus": 0, "resources": {"cpu_stage": 1}}, set()),  # no such resource
+    ],
+)
+def test_placement_check_catches_mistakes(
+    manifest: dict[str, Any],
+    serve_config: dict[str, Any],
+    deployment: str,
+    options: dict[str, Any],
+    fits: set[str],
+) -> None:
+    broken = copy.deepcopy(serve_config)
+    deployments_of(broken)[deployment]["ray_actor_options"] = options
+    assert placements(manifest, broken)[deployment] == fits

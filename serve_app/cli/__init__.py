@@ -6,6 +6,7 @@ Commands:
   build-tiny-model   build the tiny offline Qwen2.5-VL into a directory
   create-user, reset-password, grant-credits, create-token, list-users
                      accounts (first admin: serve-app create-user NAME --admin)
+  s3-cors            let the web page use the S3 bucket (its CORS rule for an origin)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from serve_app.cli.accounts import register_commands as register_account_commands
+from serve_app.cli.storage import register_commands as register_storage_commands
 from serve_app.config import resolve_config_path
 
 DEFAULT_SERVE_CONFIG = "configs/serve-cpu.yaml"
@@ -230,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(func=_cmd_tiny)
 
     register_account_commands(sub)
+    register_storage_commands(sub)
     return parser
 
 

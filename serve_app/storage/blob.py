@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
 import os
 import re
 import shutil
@@ -132,6 +133,11 @@ async def _collect_head(
     if check_head is not None:
         check_head(head[:HEAD_BYTES])
     return head, iterator
+
+
+def content_type(key: str) -> str:
+    """The media type an object is served with, by its name (results: JSON to browsers)."""
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 def _too_large(max_bytes: int) -> MediaTooLarge:
@@ -343,11 +349,16 @@ class S3BlobStore:
                 except StopAsyncIteration:
                     break
             spool.seek(0)
-            await asyncio.to_thread(self.client.upload_fileobj, spool, self.bucket, name)
+            extra = {"ContentType": content_type(key)}
+            await asyncio.to_thread(
+                self.client.upload_fileobj, spool, self.bucket, name, ExtraArgs=extra
+            )
         return size
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.object_name(key), Body=data)
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.object_name(key), Body=data, ContentType=content_type(key)
+        )
 
     def copy(self, source: str, dest: str) -> int:
         """A server-side ``CopyObject`` (one object version, copied whole)."""

@@ -144,10 +144,12 @@ class FakeS3:
         error.response = {"Error": {"Code": "404"}}  # type: ignore[attr-defined]
         return error
 
-    def upload_fileobj(self, f: Any, bucket: str, key: str) -> None:
+    def upload_fileobj(
+        self, f: Any, bucket: str, key: str, ExtraArgs: dict[str, str] | None = None
+    ) -> None:
         self.objects[bucket, key] = f.read()
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str = "") -> None:
         self.objects[Bucket, Key] = Body
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:

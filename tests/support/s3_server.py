@@ -5,12 +5,18 @@ over HTTP, presigned URLs, multipart uploads and CopyObject included. One server
 test session, started as a separate process on a free port and stopped by its pid;
 each test gets a bucket of its own.
 
+moto's server would add ``Access-Control-Allow-Origin: *`` to every answer (flask-cors);
+``MOTO_DISABLE_GLOBAL_CORS`` turns that off, so browsers see only what the bucket's own
+CORS configuration allows, as with S3. moto does not check presigned URLs' signatures
+or expiry (see tests/storage/test_s3_server.py).
+
 A pytest plugin (registered in ``tests/conftest.py``): request the fixtures by name.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -41,6 +47,7 @@ def s3_endpoint() -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -34,7 +34,7 @@ async def test_the_page_for_a_signed_in_user(site: Site) -> None:
     for control in controls:
         assert f'id="{control}"' in html and f'for="{control}"' in html
     # The API's own defaults and bounds (SummaryRequest, settings.summaries).
-    assert 'id="sum-chunk" name="chunk_s" min="2" max="600" step="any"' in html
+    assert 'id="sum-chunk" name="chunk_s" min="1" max="600" step="any"' in html
     assert 'inputmode="decimal" value="30"' in html
     frames = 'name="frames_per_chunk" min="1" step="1" inputmode="numeric"'
     assert f'{frames} value="{DEFAULT_FRAMES_PER_CHUNK}"' in html

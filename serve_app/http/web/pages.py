@@ -13,6 +13,7 @@ from serve_app.http.navigation import HOME, base_path, login_url, safe_next
 from serve_app.http.web.api_reference import build_reference
 from serve_app.http.web.rendering import render
 from serve_app.http.web.viewer import Viewer, current_viewer
+from serve_app.storage.bucket_cors import url_origin
 from serve_app.story.languages import LANGUAGES
 from serve_app.summaries.plan import DEFAULT_FRAMES_PER_CHUNK
 from serve_app.summaries.spec import SummaryRequest
@@ -38,6 +39,13 @@ def _summary_form(request: Request) -> dict[str, Any]:
         "overlap_s": f"{fields['overlap_s'].default:g}",
         "frames_per_chunk": DEFAULT_FRAMES_PER_CHUNK,
     }
+
+
+def _blob_origins(request: Request) -> tuple[str, ...]:
+    """The blob store's origin when the page talks to it directly (S3 presigned URLs)."""
+    jobs = mounted_jobs(request)
+    origin = url_origin(jobs.blobs) if jobs is not None else None
+    return (origin,) if origin else ()
 
 
 def _capabilities(request: Request) -> dict[str, Any]:
@@ -122,6 +130,7 @@ async def _page(
         config={"capabilities": capabilities},
         capabilities=capabilities,
         media_sources=media_sources,
+        connect_origins=_blob_origins(request),
         **context,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,12 +35,23 @@ def filesize(size: int) -> str:
 _templates.env.filters["filesize"] = filesize
 
 #: No inline scripts or styles, nothing from other origins; pages may show local
-#: previews (blob:) and the frames the API returns.
-CONTENT_SECURITY_POLICY = (
+#: previews (blob:) and the frames the API returns. ``{connect}``: 'self' plus, with
+#: an S3 blob store, the bucket's origin (the jobs page uploads to presigned URLs).
+_CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "media-src {media}; connect-src {connect}; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def content_security_policy(connect_origins: Sequence[str] = (), media_sources: str = "") -> str:
+    """The pages' policy; ``connect_origins`` may be fetched from besides 'self', and
+    ``media_sources`` are added to ``media-src``."""
+    media = " ".join(part for part in ("'self' blob:", media_sources) if part)
+    return _CSP_TEMPLATE.format(connect=" ".join(["'self'", *connect_origins]), media=media)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -49,17 +61,18 @@ SECURITY_HEADERS = {
 }
 
 
-def security_headers(media_sources: str = "") -> dict[str, str]:
-    """The headers of a page; ``media_sources`` adds CSP ``media-src`` sources.
+def security_headers(
+    media_sources: str = "", connect_origins: Sequence[str] = ()
+) -> dict[str, str]:
+    """The headers of a page (see :func:`content_security_policy`).
 
     The Long videos page plays a video from the URL the user pasted: it adds
-    ``https: http:`` (media only; scripts, styles and requests stay same-origin).
+    ``https: http:`` to ``media-src`` (media only; scripts and styles stay same-origin).
+    With an S3 blob store, pages may PUT to the bucket's origin (``connect_origins``).
     """
-    if not media_sources:
+    if not media_sources and not connect_origins:
         return SECURITY_HEADERS
-    policy = CONTENT_SECURITY_POLICY.replace(
-        "media-src 'self' blob:", f"media-src 'self' blob: {media_sources}"
-    )
+    policy = content_security_policy(connect_origins, media_sources)
     return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
 
 
@@ -103,9 +116,13 @@ def render(
     config: dict[str, Any] | None = None,
     status_code: int = 200,
     media_sources: str = "",
+    connect_origins: Sequence[str] = (),
     **context: Any,
 ) -> HTMLResponse:
-    """``template`` with the page shell; ``config`` reaches the page's script as JSON."""
+    """``template`` with the page shell; ``config`` reaches the page's script as JSON.
+
+    ``connect_origins``: other origins the page's script may call (its CSP).
+    """
     base = base_path(request)
     version = static_version()
     page_config = {"base": base, **(config or {})}
@@ -128,7 +145,11 @@ def render(
         **context,
     }
     response = _templates.TemplateResponse(
-        request, template, values, status_code=status_code, headers=security_headers(media_sources)
+        request,
+        template,
+        values,
+        status_code=status_code,
+        headers=security_headers(media_sources, connect_origins),
     )
     assert isinstance(response, HTMLResponse)
     return response
