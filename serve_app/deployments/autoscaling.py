@@ -53,6 +53,9 @@ def _largest(values: Mapping[Any, float] | None) -> float:
 class BacklogPolicy:
     """Ray Serve custom autoscaling policy: replicas for the batch backlog.
 
+    Until a replica has reported, the current target is kept (a starting replica is not
+    stopped before it has read the database once).
+
     Args:
         jobs_per_replica: jobs one replica works on at once (``jobs.concurrent_jobs``).
         frames_per_replica: remaining frames one replica should own (0: jobs only).
@@ -67,6 +70,10 @@ class BacklogPolicy:
     def __call__(self, ctx: Any) -> tuple[int, dict[str, Any]]:
         """``ctx`` is Serve's ``AutoscalingContext``; returns (replicas, policy state)."""
         reported: Mapping[str, Mapping[Any, float]] = ctx.aggregated_metrics or {}
+        if not reported.get(BACKLOG_JOBS):
+            # No replica has reported yet (one is starting, e.g. initial_replicas=1 on
+            # deploy or a cold start): keep the target rather than stop it unheard.
+            return ctx.target_num_replicas, {}
         jobs = _largest(reported.get(BACKLOG_JOBS))
         frames = _largest(reported.get(BACKLOG_FRAMES))
         busy = sum(1 for n in (reported.get(RUNNING_JOBS) or {}).values() if n > 0)

@@ -60,9 +60,11 @@ def test_replicas_running_jobs_are_kept_while_the_backlog_shrinks() -> None:
     assert policy(context(busy, busy, idle))[0] == 2  # 2 jobs fit 1 replica; 2 are busy
 
 
-def test_without_replicas_there_is_nothing_to_scale_on() -> None:
+def test_without_reports_the_target_is_kept() -> None:
     # At zero replicas Serve's cold start (a queued wake() call) brings one back.
     assert BacklogPolicy()(context(current=0))[0] == 0
+    # A replica starting (initial_replicas=1, or a cold start) is not stopped unheard.
+    assert BacklogPolicy()(context(current=1))[0] == 1
 
 
 def test_bad_arguments_are_refused() -> None:
