@@ -81,3 +81,19 @@ def test_the_config_names_the_policy_and_validates() -> None:
     assert config.policy.policy_function == POLICY_PATH
     policy = config.policy.get_policy()(**config.policy.policy_kwargs)
     assert policy(context(backlog_stats(4, 0, 0)))[0] == 2
+
+
+def test_serve_config_yaml_scales_the_job_runner_on_the_backlog() -> None:
+    from pathlib import Path
+
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "serve_config.yaml").read_text())
+    [app] = ServeDeploySchema.model_validate(shipped).applications
+    [runner] = [d for d in app.deployments if d.name == "JobRunner"]
+    config = AutoscalingConfig(**runner.autoscaling_config)
+    assert config.min_replicas == 0 and config.initial_replicas == 1
+    assert config.policy.policy_function == POLICY_PATH
+    policy = config.policy.get_policy()(**config.policy.policy_kwargs)
+    assert policy(context(backlog_stats(jobs=7, frames=0, running=0)))[0] == 4
