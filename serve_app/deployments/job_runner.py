@@ -6,6 +6,10 @@ background; replicas coordinate only through the database (leases and attempt
 numbers), so any number of them may run, and a replica that dies loses nothing but
 time: its jobs' leases expire and another replica claims them again.
 
+Replicas report the database's backlog to Serve (:meth:`JobRunner.record_autoscaling_stats`)
+for :class:`~serve_app.deployments.autoscaling.BacklogPolicy`, which scales them with it,
+down to zero where the deployment allows.
+
 Cleanup is :meth:`JobRunner.shutdown`, which the served class's ``__del__`` (Ray
 Serve's one shutdown hook, see :func:`serve_app.deployments.options.deployment`) awaits.
 """
@@ -19,6 +23,7 @@ from collections.abc import Mapping
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import Settings
+from serve_app.deployments.autoscaling import backlog_stats
 from serve_app.deployments.construct import AsyncConstructed
 from serve_app.deployments.handles import HandleDetector, HandleModel
 from serve_app.engines.profile import ModelProfile
@@ -28,6 +33,7 @@ from serve_app.jobs.worker.dispatch import ByKind, Executor
 from serve_app.jobs.worker.executor import JobExecutor
 from serve_app.jobs.worker.frame_models import FrameModels
 from serve_app.jobs.worker.loop import JobWorker
+from serve_app.observability import metrics
 from serve_app.storage.db import Database, database_url_for, migrate
 from serve_app.summaries.executor import SummaryExecutor
 
@@ -87,6 +93,16 @@ class JobRunner(AsyncConstructed):
     async def wake(self) -> None:
         """A job was submitted: look for it now rather than at the next poll."""
         self._worker.wake()
+
+    async def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's custom-metrics hook: the backlog :class:`BacklogPolicy` scales on.
+
+        Also sets the ``serve_app_job_backlog`` gauge. Serve calls it every
+        ``look_back_period_s / 5`` seconds; one aggregate query each time.
+        """
+        backlog = await asyncio.to_thread(self._worker.ctx.store.backlog)
+        metrics.set_job_backlog(backlog.jobs, backlog.frames)
+        return backlog_stats(backlog.jobs, backlog.frames, self._worker.active_jobs)
 
     async def check_health(self) -> None:
         """Serve's health probe: a dead worker loop gets the replica restarted."""

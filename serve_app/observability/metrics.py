@@ -213,6 +213,14 @@ JOBS = Metric(
     "runner replica reports the same totals: aggregate with max, not sum).",
     ("state",),
 )
+JOB_BACKLOG = Metric(
+    "gauge",
+    "serve_app_job_backlog",
+    "Batch work not yet done, as last read by a job runner: unit=jobs (queued and "
+    "running jobs) and unit=frames (their remaining frames, where known). Every runner "
+    "replica reports the same totals: aggregate with max. JobRunner scales on it.",
+    ("unit",),
+)
 JOB_TRANSITIONS = Metric(
     "counter",
     "serve_app_job_transitions",
@@ -231,6 +239,7 @@ ALL_METRICS: tuple[Metric, ...] = (
     QUEUE_DEPTH,
     CREDITS_CHARGED,
     JOBS,
+    JOB_BACKLOG,
     JOB_TRANSITIONS,
 )
 
@@ -333,6 +342,12 @@ def set_job_counts(counts: Mapping[str, int]) -> None:
     """Jobs per state from one count of the job table (every state, zeros included)."""
     for state, count in counts.items():
         JOBS.set(count, state=state)
+
+
+def set_job_backlog(jobs: int, frames: int) -> None:
+    """The batch backlog: queued and running jobs, and their remaining frames."""
+    JOB_BACKLOG.set(jobs, unit="jobs")
+    JOB_BACKLOG.set(frames, unit="frames")
 
 
 def snapshot() -> dict[str, dict[TagValues, float]]:

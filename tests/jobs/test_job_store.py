@@ -13,6 +13,7 @@ from serve_app.accounts.credits import ReservationState
 from serve_app.accounts.models import CreditLedgerRow
 from serve_app.errors import Conflict, InsufficientCredits, NotFound
 from serve_app.jobs.store.job_store import WORKER_LOST, JobStore
+from serve_app.jobs.store.records import Backlog
 from serve_app.jobs.store.tables import JobStatus
 from tests.jobs.conftest import make_user, new_job
 
@@ -222,3 +223,22 @@ def test_a_swept_reservation_the_balance_no_longer_covers_charges_nothing(accoun
     assert store.get(job.id).status is JobStatus.SUCCEEDED
     assert store.get(job.id).credits_charged == 0
     assert accounts.credits.balance(user.id) == 5 == accounts.credits.ledger_sum(user.id)
+
+
+def test_backlog_counts_active_jobs_and_their_remaining_frames(accounts) -> None:
+    store = JobStore(accounts.database)
+    user = make_user(accounts)
+    assert store.backlog() == Backlog(jobs=0, frames=0)
+    queued_known = store.create(new_job(user, frames_total=30))
+    store.create(new_job(user))  # queued, total not known yet: a job, no frames
+    store.create(new_job(user, error_code="bad_input", error_message="x"))  # failed
+    assert store.backlog() == Backlog(jobs=2, frames=30)
+    running = store.claim("w", 30)
+    assert running is not None and running.id == queued_known.id
+    assert store.progress(running.id, running.attempt, 12, 30, 30)
+    assert store.backlog() == Backlog(jobs=2, frames=18)
+    assert store.complete(running.id, running.attempt, "results/x.json", 0)
+    assert store.backlog() == Backlog(jobs=1, frames=0)
+    other = store.claim("w", 30)
+    assert other is not None and store.progress(other.id, other.attempt, 9, 8, 30)
+    assert store.backlog() == Backlog(jobs=1, frames=0)  # never negative

@@ -19,7 +19,8 @@ hold was released meanwhile reserves again before it processes a frame
 Every committed status change is counted in ``serve_app_job_transitions`` (after the
 commit, and only when the guarded update matched), credits captured on success in
 ``serve_app_credits_charged{kind="job"}``; :meth:`JobStore.counts` is the cheap
-``GROUP BY`` behind the ``serve_app_jobs`` gauge.
+``GROUP BY`` behind the ``serve_app_jobs`` gauge, :meth:`JobStore.backlog` the one
+aggregate behind ``serve_app_job_backlog`` and the JobRunner's autoscaling.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from serve_app.accounts.credits import ReservationState, release_in, reserve_in
 from serve_app.accounts.models import ReservationRow
 from serve_app.errors import Conflict, NotFound
 from serve_app.jobs.store.billing import charge_in
-from serve_app.jobs.store.records import JobRecord, NewJob
+from serve_app.jobs.store.records import Backlog, JobRecord, NewJob
 from serve_app.jobs.store.tables import JobPartRow, JobRow, JobStatus
 from serve_app.observability import metrics
 from serve_app.storage.db import Database
@@ -472,6 +473,26 @@ class JobStore:
         counts = dict.fromkeys((status.value for status in JobStatus), 0)
         counts.update({str(status): int(n) for status, n in rows})
         return counts
+
+    def backlog(self) -> Backlog:
+        """Queued and running jobs and their remaining frames (one aggregate query).
+
+        Remaining frames are ``frames_total - frames_done`` of the jobs whose total is
+        known, never negative. A summary job counts its chunks there (each one model
+        request, like a batch of an ``infer`` job's frames).
+        """
+        remaining = case(
+            (JobRow.frames_total.is_(None), 0),
+            (JobRow.frames_total > JobRow.frames_done, JobRow.frames_total - JobRow.frames_done),
+            else_=0,
+        )
+        with self._db.transaction() as session:
+            jobs, frames = session.execute(
+                select(func.count(), func.coalesce(func.sum(remaining), 0)).where(
+                    JobRow.status.in_(_ACTIVE)
+                )
+            ).one()
+        return Backlog(jobs=int(jobs), frames=int(frames))
 
     def set_callback_state(self, job_id: str, state: str) -> None:
         with self._db.transaction() as session:

@@ -32,6 +32,18 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class Backlog:
+    """Work not yet done: queued and running jobs, and their remaining frames.
+
+    ``frames`` counts only jobs whose ``frames_total`` is known (probed at submit or by
+    a worker); ``jobs`` counts them all.
+    """
+
+    jobs: int = 0
+    frames: int = 0
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A job row as the rest of the code sees it (never the ORM object)."""
 

@@ -43,6 +43,11 @@ class JobWorker:
         """Look for queued jobs now instead of at the next poll."""
         self._wake.set()
 
+    @property
+    def active_jobs(self) -> int:
+        """Jobs this worker is running now."""
+        return len(self._active)
+
     async def sweep(self) -> None:
         requeued, failed = await asyncio.to_thread(self.ctx.store.requeue_expired)
         if requeued or failed:
