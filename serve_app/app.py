@@ -162,7 +162,7 @@ def build_graph(
             settings, catalog, detector, handles, profiles, default_model
         )
     frame_extractor = named(FrameExtractor, "FrameExtractor").bind(
-        settings.media, log_json=settings.log_json
+        settings.media, log_json=settings.log_json, data_dir=Path(data_dir)
     )
     ingress = named(Ingress, "Ingress")
     if overrides:
