@@ -16,6 +16,8 @@ and the worker's spool is where shipped files land (and are removed).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,11 +98,9 @@ def token(settings: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(
-    nodes_dir: Path, settings: dict[str, Any], tiny_model_dir: Path, token: str
+    request: pytest.FixtureRequest, nodes_dir: Path, settings: dict[str, Any], token: str
 ) -> Iterator[tuple[str, dict[str, list[str]]]]:
     """The URL of the app on the two-node cluster, and where its replicas run."""
-    import tempfile
-
     # Unix socket paths must stay short: Ray's temp dir gets a short name of its own.
     temp_dir = Path(tempfile.mkdtemp(prefix="raymn-", dir="/tmp"))
     aws = {
@@ -109,19 +109,19 @@ def cluster(
     }
     nodes = RayNodes(temp_dir, {**cluster_environment(temp_dir), **aws})
     try:
+        # The tiny model (a session fixture) is built while the head starts.
         head = nodes.start_head(1, {"head_node": 1}, {}, OBJECT_STORE_BYTES)
-        head.wait_ready(120)
-        worker_data = str(nodes_dir / "worker-data")
-        worker = nodes.start_worker(
-            2, {"worker_node": 1}, {"SERVE_APP_NODE_DATA_DIR": worker_data}, OBJECT_STORE_BYTES
-        )
-        worker.wait_ready(120)
+        model_dir = request.getfixturevalue("tiny_model_dir")
+        head.wait_ready(180)
+        worker_env = {"SERVE_APP_NODE_DATA_DIR": str(nodes_dir / "worker-data")}
+        worker = nodes.start_worker(2, {"worker_node": 1}, worker_env, OBJECT_STORE_BYTES)
+        worker.wait_ready(180)
         port = free_port()
         options = {name: ON_WORKER for name in WORKER_DEPLOYMENTS} | {"Ingress": ON_HEAD}
         payload = {
             "app": APP,
             "http_port": port,
-            "model_dir": str(tiny_model_dir),
+            "model_dir": str(model_dir),
             "settings": settings,
             "options": options,
         }
@@ -129,8 +129,6 @@ def cluster(
         yield f"http://127.0.0.1:{port}", placement
     finally:
         nodes.stop()
-        import shutil
-
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
