@@ -169,7 +169,7 @@ def build_graph(
             text_profile=story_profile,
         )
     frame_extractor = named(FrameExtractor, "FrameExtractor").bind(
-        settings.media, log_json=settings.log_json
+        settings.media, log_json=settings.log_json, data_dir=Path(data_dir)
     )
     ingress = named(Ingress, "Ingress")
     if overrides:

@@ -20,6 +20,7 @@ from serve_app.chat.settings import ChatConfig, ChatSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
 from serve_app.net.proxy_trust import check_proxy_entry
+from serve_app.storage.node_dir import node_data_dir
 from serve_app.story.settings import StoryConfig, StorySettings
 from serve_app.summaries.settings import SummarySettings
 from serve_app.uploads.settings import UploadSettings
@@ -76,12 +77,15 @@ class Settings(BaseSettings):
         env_prefix="SERVE_APP_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
-    #: Where uploads, the tiny model and (later) the SQLite database live.
+    #: Where uploads, the tiny model and the default SQLite database live. Node-local:
+    #: no other node reads it (``SERVE_APP_NODE_DATA_DIR`` relocates it per node, see
+    #: :meth:`for_this_node`).
     data_dir: Path = Path(".data")
     #: Largest request body the ingress accepts (HTTP 413 beyond).
     max_request_bytes: int = Field(110 * MIB, ge=1)
-    #: Media up to this size travel inline through Ray's object store (works across
-    #: nodes); larger files are passed by path, which needs a shared ``data_dir``.
+    #: Media up to this size are read into the ingress's memory and travel inline;
+    #: larger files are memory-mapped into Ray's object store (never into the ingress's
+    #: heap) and land in the extractor node's spool. Neither needs a shared disk.
     inline_media_bytes: int = Field(128 * MIB, ge=0)
     default_prompt: str = "Describe this image."
     default_video_prompt: str = "Describe this video."
@@ -122,6 +126,15 @@ class Settings(BaseSettings):
     #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
     #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
     allowed_media_roots: list[Path] = Field(default_factory=list)
+
+    def for_this_node(self) -> Settings:
+        """These settings with ``data_dir`` where this node keeps its files.
+
+        Replicas call it when they start: the bound ``data_dir`` was resolved by the
+        driver, and ``SERVE_APP_NODE_DATA_DIR`` in a node's environment overrides it.
+        """
+        here = node_data_dir(self.data_dir)
+        return self if here == self.data_dir else self.model_copy(update={"data_dir": here})
 
     @property
     def spool_dir(self) -> Path:

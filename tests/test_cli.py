@@ -11,9 +11,22 @@ from serve_app.config import resolve_config_path
 from serve_app.engines.profile import ModelProfile
 
 
-@pytest.mark.parametrize("config", ["serve_config.yaml", "configs/serve-cpu.yaml"])
+@pytest.mark.parametrize(
+    "config", ["serve_config.yaml", "configs/serve-cpu.yaml", "configs/serve-multinode.yaml"]
+)
 def test_shipped_serve_configs_validate_and_build(config: str) -> None:
     assert validate_config(config) == ["serve_app"]
+
+
+def test_multinode_profile_shares_no_disk() -> None:
+    """Job blobs in S3 (uploads, results); the Ingress pinned where its chunks live."""
+    [app] = load_serve_config("configs/serve-multinode.yaml")["applications"]
+    assert app["args"]["settings"]["jobs"]["blob_store"] == "s3"
+    assert "database_url" not in app["args"]["settings"]  # DATABASE_URL of the nodes
+    deployments = {d["name"]: d for d in app["deployments"]}
+    ingress = deployments["Ingress"]
+    assert ingress["num_replicas"] == 1
+    assert "ingress_node" in ingress["ray_actor_options"]["resources"]
 
 
 def test_production_config_sets_every_deployment_independently() -> None:

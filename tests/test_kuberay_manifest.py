@@ -210,8 +210,14 @@ def test_secrets_come_from_kubernetes_secrets(manifest: dict[str, Any]) -> None:
         assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "serve-app-db"
         session = env["SERVE_APP_ACCOUNTS__SESSION_SECRET"]["valueFrom"]["secretKeyRef"]
         assert session["name"] == "serve-app-secrets"
-        assert {"secretRef": {"name": "serve-app-blob", "optional": True}} in container["envFrom"]
+        assert {"secretRef": {"name": "serve-app-blob"}} in container["envFrom"]
         assert not any("value" in e and "SECRET" in name for name, e in env.items())
+
+
+def test_jobs_keep_their_blobs_in_s3(serve_config: dict[str, Any]) -> None:
+    """Pods share no disk for job data: uploads and results live in the bucket."""
+    [app] = serve_config["applications"]
+    assert app["args"]["settings"]["jobs"]["blob_store"] == "s3"
 
 
 def malloc_tuning_of_serve_sh() -> dict[str, str]:

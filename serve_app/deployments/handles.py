@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
+from serve_app.deployments.media_transfer import ship
 from serve_app.engines.base import GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
@@ -80,6 +82,9 @@ class HandleVision(HandleModel):
 
     The extractor's response is passed to the model call by reference, so the frame
     array moves replica-to-replica through the object store, never via the ingress.
+    A media file (a path on the ingress's node) is shipped through the object store
+    first (:mod:`~serve_app.deployments.media_transfer`): no replica reads another
+    node's disk.
     """
 
     def __init__(
@@ -93,12 +98,13 @@ class HandleVision(HandleModel):
 
     async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
         try:
+            media = await ship(job.media)
             with (
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(self._model.deployment_name),
             ):
                 frames = self._frames.extract.remote(
-                    job.media, job.spec, profile, job.request_id, job.media_info
+                    media, job.spec, profile, job.request_id, job.media_info
                 )
                 # The model needs the frames, not the file: inline media (up to
                 # inline_media_bytes) would otherwise be copied to its replica too.
@@ -111,13 +117,12 @@ class HandleVision(HandleModel):
     async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
         """Each medium on a FrameExtractor replica; the frames go to the model by reference."""
         try:
+            frames = await self._extract_chat_media(job, profile)
             with (
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(self._model.deployment_name),
             ):
-                answer: ChatAnswer = await self._model.chat.remote(
-                    job.without_media(), *self._extract_chat_media(job, profile)
-                )
+                answer: ChatAnswer = await self._model.chat.remote(job.without_media(), *frames)
         except Exception as exc:
             raise domain_error(exc) from None
         return answer
@@ -128,7 +133,10 @@ class HandleVision(HandleModel):
         Serve turns the cancel into a ``CancelledError`` inside the model replica's
         generator, which closes the engine's stream and aborts the generation.
         """
-        frames = self._extract_chat_media(job, profile)
+        try:
+            frames = await self._extract_chat_media(job, profile)
+        except Exception as exc:
+            raise domain_error(exc) from None
         stream: DeploymentResponseGenerator[ChatEvent] = self._model.options(
             stream=True
         ).chat_stream.remote(job.without_media(), *frames)  # type: ignore[assignment]
@@ -144,12 +152,23 @@ class HandleVision(HandleModel):
             if not finished:
                 stream.cancel()
 
-    def _extract_chat_media(self, job: ChatJob, profile: ModelProfile) -> list[Any]:
-        """One extractor call per medium, in parallel (their responses, not awaited)."""
-        return [
-            self._frames.extract_chat_media.remote(item, profile, job.request_id)
-            for item in job.media
-        ]
+    async def _extract_chat_media(self, job: ChatJob, profile: ModelProfile) -> list[Any]:
+        """One extractor call per medium, in parallel (their responses, not awaited).
+
+        A file travels apart from its :class:`ChatMedia` (as a top-level argument Ray
+        resolves to the array on the extractor's node).
+        """
+        calls = []
+        for item in job.media:
+            if isinstance(item.source, Path):
+                shipped = await ship(item.source)
+                bare = dataclasses.replace(item, source=b"")
+                calls.append(
+                    self._frames.extract_chat_media.remote(bare, profile, job.request_id, shipped)
+                )
+            else:
+                calls.append(self._frames.extract_chat_media.remote(item, profile, job.request_id))
+        return calls
 
 
 def domain_error(exc: BaseException) -> BaseException:

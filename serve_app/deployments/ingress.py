@@ -56,6 +56,7 @@ class Ingress:
         catalog: FrameModelCatalog | None = None,
         job_runner: DeploymentHandle | None = None,
     ) -> None:
+        settings = settings.for_this_node()
         configure_logging(json=settings.log_json)
         # The proxy and this replica inherit the environment Ray was started with.
         mismatch = proxy_trust_mismatch(settings.http.trusted_proxies)

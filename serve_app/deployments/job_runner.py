@@ -73,6 +73,7 @@ class JobRunner(AsyncConstructed):
         text_model: DeploymentHandle | None = None,
         text_profile: ModelProfile | None = None,
     ) -> None:
+        settings = settings.for_this_node()
         self._database = Database(database_url_for(settings.database_url, settings.data_dir))
         await asyncio.to_thread(migrate, self._database)
         ctx = JobsContext.build(

@@ -12,16 +12,18 @@ from pathlib import Path
 
 from serve_app.engines.base import Engine
 from serve_app.engines.profile import TINY_MODEL, ModelProfile
+from serve_app.storage.node_dir import node_data_dir
 
 TINY_MODEL_DIR = Path("models") / "tiny-qwen2.5-vl"
 
 
 def resolve_model_source(profile: ModelProfile, data_dir: Path) -> str:
-    """The hub id or local directory to load; builds the tiny model on first use."""
+    """The hub id or local directory to load; builds the tiny model on first use
+    (in this node's data directory, :func:`~serve_app.storage.node_dir.node_data_dir`)."""
     if profile.model == TINY_MODEL:
         from serve_app.engines.tiny_model import ensure_tiny_model
 
-        return str(ensure_tiny_model(Path(data_dir) / TINY_MODEL_DIR))
+        return str(ensure_tiny_model(node_data_dir(Path(data_dir)) / TINY_MODEL_DIR))
     return profile.model
 
 

@@ -14,8 +14,8 @@ from serve_app.media.frames import FrameBatch, MediaKind
 from serve_app.media.sampling import SamplingSpec
 from serve_app.storage.spool import SpooledFile
 
-#: Media travel either inline (bytes, through the object store) or as a path on a
-#: file system every replica can read.
+#: Media inline (bytes) or as a file of this process's node. A pipeline that runs
+#: elsewhere ships the file's bytes itself (Ray Serve: through the object store).
 MediaRef = bytes | Path
 
 
@@ -130,7 +130,7 @@ ChatStream = AsyncGenerator[ChatEvent, None]
 
 
 def media_ref_for(upload: SpooledFile, inline_media_bytes: int) -> MediaRef:
-    """Small files travel inline (any node can read them); large ones by path."""
+    """Small files inline; large ones by path, never read into memory here."""
     if upload.size <= inline_media_bytes:
         return upload.path.read_bytes()
     return upload.path

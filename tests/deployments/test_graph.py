@@ -104,7 +104,7 @@ def test_video_is_described(graph: str, media: dict[str, Path]) -> None:
 
 
 def test_large_video_goes_by_path(graph: str, media: dict[str, Path]) -> None:
-    # Over inline_media_bytes (8 kB here): the extractor reads the shared spool file.
+    # Over inline_media_bytes (8 kB here): shipped through the object store, not by path.
     assert media["big_video"].stat().st_size > 8_000
     response = post(graph, media["big_video"], interval="5")
     assert response.status_code == 200, response.text

@@ -29,7 +29,7 @@ def data_dir(tmp_path_factory) -> Path:
 def settings(data_dir: Path) -> dict[str, object]:
     return {
         "data_dir": str(data_dir),
-        "inline_media_bytes": 8_000,  # the assembled video goes to the extractor by path
+        "inline_media_bytes": 8_000,  # the assembled video is shipped as a file
         "uploads": {"max_chunk_bytes": 1024 * 1024},
         "accounts": FAST_ACCOUNTS,
     }
