@@ -4,7 +4,8 @@ The stream reads the database (and, at the end, the results document), so it wor
 from any Ingress replica and survives a restart of the worker. Events:
 
 - ``status``: the status (no result) whenever it changes;
-- ``chunk``: one stored chunk (``id`` is its index), in index order, each once;
+- ``chunk``: one stored chunk (``id`` is its index), in index order, each once (a
+  chunk that finishes before an earlier one waits for it);
 - ``chapters`` and ``summary``: once the job has succeeded, after every chunk;
 - ``done`` (succeeded) or ``error`` (failed, cancelled): the final status; the end.
 
@@ -53,6 +54,8 @@ async def summary_events(
             yield sse("status", status)
             last_status, quiet = status, 0.0
         for part, payload in await asyncio.to_thread(jobs.store.parts, record.id, sent):
+            if part != sent + 1:
+                break  # an earlier chunk is still in flight: keep the order
             yield f"id: {part}\nevent: chunk\ndata: {payload}\n\n"
             sent, quiet = part, 0.0
         if record.status.finished:

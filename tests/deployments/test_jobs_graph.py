@@ -14,6 +14,7 @@ from serve_app.app import AppArgs, ModelEntry, build_app
 from serve_app.config import Settings
 from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
 from tests.support.job_videos import expected_face, make_astronaut_video
+from tests.support.media_files import make_video
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -149,3 +150,34 @@ def test_the_client_script_runs_a_job(url: str, account, tmp_path: Path) -> None
     assert result["results"]["frame_offsets"] == [0, 15]
     assert "frames" in progress.getvalue()
     assert (tmp_path / "results.json").is_file()
+
+
+def test_a_long_video_summary_runs_on_the_job_runner(url: str, account, tmp_path: Path) -> None:
+    """Chunks captioned through the VisionLanguageModel handle, the reduce step on the
+    same model (this graph has no StoryWriter), results streamed and exported."""
+    token, _ = account
+    auth = {"Authorization": f"Bearer {token}"}
+    video = make_video(tmp_path / "counter.mp4", width=160, height=120, fps=30, frames=120)
+    signed = httpx.post(
+        f"{url}/video_upload_signed_url/", headers=auth, json={"file_name": "counter.mp4"}
+    ).json()["signed_url"]
+    assert httpx.put(signed, content=video.read_bytes(), timeout=30).status_code == 200
+    body = {"input_url": signed, "chunk_s": 2, "frames_per_chunk": 2}
+    submitted = httpx.post(f"{url}/api/video_summaries", headers=auth, json=body, timeout=30)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    with httpx.stream(
+        "GET", f"{url}/api/video_summaries/{job_id}/events", headers=auth, timeout=120
+    ) as stream:
+        text = "".join(stream.iter_text())
+    events = [
+        line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event:")
+    ]
+    assert events.count("chunk") == 2 and events[-3:] == ["chapters", "summary", "done"]
+    done = httpx.get(f"{url}/api/video_summaries/{job_id}", headers=auth).json()
+    assert done["job_status"] == "succeeded" and done["chunks_done"] == 2
+    chunks = done["result"]["chunks"]
+    assert [c["frame_indices"] for c in chunks] == [[15, 45], [75, 105]]
+    assert done["result"]["chapters"][-1]["end_s"] == 4.0
+    vtt = httpx.get(f"{url}/api/video_summaries/{job_id}/export.vtt", headers=auth)
+    assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
