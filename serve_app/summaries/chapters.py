@@ -51,6 +51,8 @@ class TimedText:
     start_s: float
     end_s: float
     text: str
+    #: Times of the frames the model saw for it (chapter times snap to these).
+    frames: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Span:
     end_s: float
     starts: tuple[float, ...]
     captions: tuple[str, ...]
+    #: Sampled frame times inside the span, ascending; empty: snap to ``starts``.
+    frames: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,10 @@ def read_time(value: object) -> float | None:
 
 
 def snap(seconds: float, span: Span) -> float:
-    """``seconds`` clamped to ``span`` and moved to the nearest chunk start in it."""
+    """``seconds`` clamped to ``span`` and moved to the nearest sampled frame in it (the
+    nearest chunk start when the span has no frame times)."""
     clip = Clip(start_s=span.start_s, end_s=span.end_s)
-    placed = place_model_time(seconds, clip, span.starts)
+    placed = place_model_time(seconds, clip, span.frames or span.starts)
     return span.start_s if placed is None else placed  # None only for NaN or negatives
 
 

@@ -290,7 +290,8 @@ class _ChunkRun:
                     self.language,
                     max_tokens=self.settings.caption_max_tokens,
                 )
-                entry["translation"] = texts[0]
+                if texts[0]:  # a failed translation leaves the key out
+                    entry["translation"] = texts[0]
                 entry["tokens"] = {
                     "input": entry["tokens"]["input"] + tokens_in,
                     "output": entry["tokens"]["output"] + tokens_out,

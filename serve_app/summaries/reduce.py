@@ -160,6 +160,7 @@ async def reduce_captions(
             max(c["start_s"], clip["start_s"]),
             min(c["end_s"], clip["end_s"]),
             c["caption"].strip(),
+            tuple(c["timestamps"]),
         )
         for c in ordered
         if c["start_s"] < clip["end_s"] and c["end_s"] > clip["start_s"]
@@ -414,7 +415,10 @@ def _spans(captions: Sequence[TimedText], groups: Sequence[range], clip: Clip) -
                 texts.append(captions[i].text)
             else:  # a chunk starting where the previous one does: one chapter boundary
                 texts[-1] = f"{texts[-1]} {captions[i].text}".strip()
-        spans.append(Span(start, end, tuple(starts), tuple(texts)))
+        frames = sorted(
+            {t for i in group for t in captions[i].frames if start <= t < end or t == end}
+        )
+        spans.append(Span(start, end, tuple(starts), tuple(texts), tuple(frames)))
     return spans
 
 

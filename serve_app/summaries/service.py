@@ -24,7 +24,7 @@ from serve_app.errors import InvalidRequest, OverBudget, UnknownModel
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.store.records import JobRecord, NewJob
 from serve_app.jobs.submit.listing import DEFAULT_LIMIT, recent_jobs
-from serve_app.jobs.submit.service import bind_upload, own_upload
+from serve_app.jobs.submit.service import bind_upload, deliver_later, own_upload
 from serve_app.media.probe import probe_video
 from serve_app.media.stream import index_video
 from serve_app.story.languages import resolve_language
@@ -226,6 +226,9 @@ class Summaries:
         return {"summaries": items}
 
     async def cancel(self, user: User, job_id: str) -> dict[str, Any]:
-        """Cancel one of ``user``'s summaries; its reserved credits are released."""
+        """Cancel one of ``user``'s summaries (credits released) and post its callback."""
         record = await asyncio.to_thread(self.jobs.store.cancel, job_id, user.id, KIND)
-        return summary_status(self.jobs, self.settings, record, with_result=False)
+        body = summary_status(self.jobs, self.settings, record, with_result=False)
+        if record.callback_url and record.callback_secret and record.callback_state == "pending":
+            deliver_later(self.jobs, record, body)
+        return body

@@ -176,6 +176,23 @@ async def test_chapters_are_parsed_snapped_sorted_and_cover_the_clip() -> None:
     assert (result.input_tokens, result.output_tokens) == total_tokens(model)
 
 
+async def test_chapter_times_snap_to_the_frames_the_model_saw() -> None:
+    # Two 30 s chunks whose frames were sampled at 7.5 s intervals from 3.75 s.
+    items = chunks(2)
+    for item in items:
+        item["timestamps"] = [item["start_s"] + 3.75 + 7.5 * k for k in range(4)]
+    answer = json_answer(
+        [
+            {"start": "0:00", "title": "A", "description": "a"},
+            {"start": "0:20", "title": "B", "description": "b"},  # frames at 18.75, 26.25
+            {"start": "0:44", "title": "C", "description": "c"},  # 41.25 and 48.75: nearer
+        ]
+    )
+    result = await reduce(ScriptedTextModel(lambda r: answer), items)
+    assert [c["start_s"] for c in result.chapters] == [0.0, 18.75, 41.25]
+    assert_covers(result.chapters, clip_of(items))
+
+
 async def test_chapter_texts_missing_from_the_answer_come_from_the_captions() -> None:
     items = chunks(4)
     model = ScriptedTextModel(lambda r: json.dumps({"chapters": [{"start": "00:00:30"}]}))

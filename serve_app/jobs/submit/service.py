@@ -154,7 +154,12 @@ async def cancel(ctx: JobsContext, user: User, job_id: str, base_url: str | None
     record = await asyncio.to_thread(ctx.store.cancel, job_id, user.id, "infer")
     body = public_status(ctx, record, base_url)
     if record.callback_url and record.callback_secret and record.callback_state == "pending":
-        task = asyncio.get_running_loop().create_task(send_callback(ctx, record, body))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        deliver_later(ctx, record, body)
     return body
+
+
+def deliver_later(ctx: JobsContext, record: JobRecord, body: dict[str, Any]) -> None:
+    """Post ``record``'s callback with ``body`` in the background (the caller goes on)."""
+    task = asyncio.get_running_loop().create_task(send_callback(ctx, record, body))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
