@@ -1,7 +1,8 @@
 """Pocketsphinx: offline English speech recognition, the embedded default and CI's.
 
 The ``pocketsphinx`` wheel ships CMU's US English acoustic model, language model and
-dictionary, so nothing is downloaded. Each chunk is decoded as one utterance; the
+dictionary, so nothing is downloaded. Each chunk is decoded as one utterance, from the
+model's initial cepstral means (so results do not depend on earlier chunks); the
 decoder's word segmentation (10 ms frames) gives word timings, and pauses of at least
 :data:`PAUSE_S` split the words into segments.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from serve_app.errors import BackendUnavailable
+from serve_app.media.audio import is_silent
 from serve_app.speech.base import SAMPLE_RATE, AudioChunk, Segment, SpeechEngine, Word, clipped
 
 #: A pause at least this long (seconds) between two words starts a new segment.
@@ -39,6 +41,7 @@ class PocketsphinxEngine(SpeechEngine):
     def __init__(self, model_dir: Path | None = None) -> None:
         self._model_dir = model_dir
         self._decoder: Any = None
+        self._cmn = ""
         self._lock = asyncio.Lock()
 
     def _config(self) -> dict[str, Any]:
@@ -58,14 +61,16 @@ class PocketsphinxEngine(SpeechEngine):
         try:
             from pocketsphinx import Decoder
 
-            self._decoder = await asyncio.to_thread(Decoder, **self._config())
+            decoder = await asyncio.to_thread(Decoder, **self._config())
+            self._cmn = decoder.get_cmn(False)
+            self._decoder = decoder
         except (ImportError, RuntimeError, ValueError, OSError) as exc:
             raise BackendUnavailable(f"pocketsphinx did not start: {exc}") from exc
 
     async def transcribe(self, chunk: AudioChunk) -> list[Segment]:
         if self._decoder is None:
             raise BackendUnavailable("pocketsphinx is not started")
-        if chunk.samples.size == 0:
+        if is_silent(chunk):  # digital silence: decoders hallucinate words in it
             return []
         async with self._lock:  # one decoder: one utterance at a time
             words = await asyncio.to_thread(self._decode, chunk.samples)
@@ -74,6 +79,9 @@ class PocketsphinxEngine(SpeechEngine):
     def _decode(self, samples: np.ndarray) -> list[Word]:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         decoder = self._decoder
+        # Cepstral mean normalisation adapts across utterances: start every chunk from
+        # the model's initial means, so chunks are independent (the engine contract).
+        decoder.set_cmn(self._cmn)
         decoder.start_utt()
         decoder.process_raw(pcm, no_search=False, full_utt=True)
         decoder.end_utt()

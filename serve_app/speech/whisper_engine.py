@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 from serve_app.errors import BackendUnavailable
+from serve_app.media.audio import is_silent
 from serve_app.speech.base import SAMPLE_RATE, AudioChunk, Segment, SpeechEngine, clipped
 from serve_app.speech.settings import WHISPER_WINDOW_S
 
@@ -84,7 +85,7 @@ class WhisperEngine(SpeechEngine):
     async def transcribe(self, chunk: AudioChunk) -> list[Segment]:
         if self._model is None:
             raise BackendUnavailable("whisper is not started")
-        if chunk.samples.size == 0:
+        if is_silent(chunk):  # digital silence: decoders hallucinate words in it
             return []
         if chunk.duration_s > self.max_chunk_s + 1e-3:
             raise ValueError(f"whisper takes at most {self.max_chunk_s:g} s per chunk")

@@ -21,6 +21,7 @@ import av
 import av.audio.stream
 import av.video.stream
 import numpy as np
+import pytest
 
 from tests.support.media_files import counter_frame
 
@@ -145,3 +146,37 @@ def corrupt_audio_packets(src: str | Path, dst: str | Path, seed: int = 0) -> Pa
     dst = Path(dst)
     dst.write_bytes(bytes(data))
     return dst
+
+
+# -- fixtures (registered in tests/conftest.py) ------------------------------------------
+
+#: The speech video's sentences and offsets: silence before, between and after.
+PLACEMENTS = [(1.0, SENTENCES[0]), (5.5, SENTENCES[1]), (10.5, SENTENCES[2])]
+SPEECH_VIDEO_S = 15.0
+
+
+@dataclass(frozen=True)
+class SpeechVideo:
+    path: Path
+    placed: list[Placed]
+
+    @property
+    def reference(self) -> str:
+        return " ".join(p.text for p in self.placed)
+
+
+@pytest.fixture(scope="session")
+def speech_video(tmp_path_factory: pytest.TempPathFactory) -> SpeechVideo:
+    """A 15 s counter video with three synthesized sentences at known offsets."""
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (.ci/run installs it from Debian)")
+    out = tmp_path_factory.mktemp("speech") / "speech.mp4"
+    path, placed = make_speech_video(out, PLACEMENTS, SPEECH_VIDEO_S)
+    return SpeechVideo(path, placed)
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from serve_app.speech.factory import ensure_tiny_whisper
+
+    return ensure_tiny_whisper(tmp_path_factory.mktemp("models") / "tiny-random-whisper")
