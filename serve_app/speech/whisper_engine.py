@@ -118,7 +118,9 @@ class WhisperEngine(SpeechEngine):
         """
         tokenizer = self._processor.tokenizer
         first_ts = tokenizer.convert_tokens_to_ids("<|0.00|>")
-        special = set(tokenizer.all_special_ids)
+        special = set(tokenizer.all_special_ids) | {
+            i for i, t in tokenizer.added_tokens_decoder.items() if t.special
+        }
         segments: list[Segment] = []
         text_ids: list[int] = []
         start: float | None = None
