@@ -21,19 +21,20 @@ class SpeechBackendName(StrEnum):
 class SpeechSettings(BaseModel):
     """Which speech engine the ``AudioTranscriber`` deployment runs, and how.
 
-    ``backend: pocketsphinx`` (the default) uses the English model shipped in the
+    ``backend: pocketsphinx`` (the embedded profile's engine) uses the English model shipped in the
     ``pocketsphinx`` wheel: offline, CPU only. ``backend: whisper`` loads
     ``model`` (a Hugging Face hub id such as ``openai/whisper-large-v3-turbo`` or a
     local directory; ``tiny-random-whisper`` builds a tiny random model offline) with
-    transformers. ``off``: no deployment, no audio anywhere.
+    transformers. ``off`` (the default until the analyses use speech): no
+    ``AudioTranscriber`` deployment, no audio anywhere.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: SpeechBackendName = SpeechBackendName.POCKETSPHINX
-    #: Whisper: hub id or local directory. Pocketsphinx: a model directory (acoustic
-    #: model with ``mdef``, plus ``*.lm.bin``/``*.dict`` beside it); empty: the packaged
-    #: US English model.
+    backend: SpeechBackendName = SpeechBackendName.OFF
+    #: Whisper: hub id or local directory. Pocketsphinx: an acoustic model directory
+    #: (with ``mdef``; ``*.lm.bin`` and ``*.dict`` beside or in it); empty: the
+    #: packaged US English model.
     model: str = ""
     #: ``cpu``, ``cuda``, ``cuda:1``...; ``auto``: CUDA when available (Whisper only).
     device: str = "auto"
