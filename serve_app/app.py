@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
 
 from serve_app.config import Settings, resolve_config_path
+from serve_app.deployments.audio_transcriber import AudioTranscriber
 from serve_app.deployments.detector import Detector
 from serve_app.deployments.frame_extractor import FrameExtractor
 from serve_app.deployments.ingress import Ingress
@@ -26,6 +27,7 @@ from serve_app.deployments.vision_language_model import VisionLanguageModel
 from serve_app.engines.factory import engine_factory
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
+from serve_app.speech.factory import SpeechEngineFactory
 
 DEFAULT_MODEL_PROFILE = "configs/models/tiny-qwen2.5-vl.yaml"
 DEFAULT_DETECTORS_CONFIG = "configs/detectors.yaml"
@@ -153,6 +155,14 @@ def build_graph(
             max_batch_size=entry.max_batch_size,
             batch_wait_timeout_s=entry.batch_wait_timeout_s,
         )
+    # Speech: an AudioTranscriber only when settings.speech.backend is not ``off``.
+    audio_transcriber: Application | None = None
+    if settings.speech.enabled:
+        audio_transcriber = named(AudioTranscriber, "AudioTranscriber").bind(
+            SpeechEngineFactory(settings.speech, Path(data_dir)),
+            log_json=settings.log_json,
+            data_dir=Path(data_dir),
+        )
     catalog: FrameModelCatalog | None = None
     job_runner: Application | None = None
     if args.detectors_config is not None:
@@ -167,6 +177,7 @@ def build_graph(
             default_model,
             text_model=story_writer,
             text_profile=story_profile,
+            **_speech_arg(audio_transcriber),
         )
     frame_extractor = named(FrameExtractor, "FrameExtractor").bind(
         settings.media, log_json=settings.log_json, data_dir=Path(data_dir)
@@ -184,4 +195,10 @@ def build_graph(
         story_profile=story_profile,
         catalog=catalog,
         job_runner=job_runner,
+        **_speech_arg(audio_transcriber),
     )
+
+
+def _speech_arg(audio_transcriber: Application | None) -> dict[str, Application]:
+    """``audio_transcriber=`` for the Ingress and JobRunner, only when speech is on."""
+    return {} if audio_transcriber is None else {"audio_transcriber": audio_transcriber}

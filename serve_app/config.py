@@ -20,6 +20,7 @@ from serve_app.chat.settings import ChatConfig, ChatSettings
 from serve_app.jobs.settings import JobSettings
 from serve_app.media.limits import MediaLimits
 from serve_app.net.proxy_trust import check_proxy_entry
+from serve_app.speech.settings import SpeechSettings
 from serve_app.storage.node_dir import node_data_dir
 from serve_app.story.settings import StoryConfig, StorySettings
 from serve_app.summaries.settings import SummarySettings
@@ -123,6 +124,10 @@ class Settings(BaseSettings):
     #: ``/v1/chat/completions``: price, message/media caps, URL fetching
     #: (``SERVE_APP_CHAT__*``).
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    #: Speech recognition on the ``AudioTranscriber`` deployment: backend
+    #: (``pocketsphinx``, ``whisper``, ``off``), model, device, chunk length
+    #: (``SERVE_APP_SPEECH__*``).
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
     #: Directories whose files admins may analyse by ``file_path`` (resolved; empty:
     #: the feature is off). E.g. ``SERVE_APP_ALLOWED_MEDIA_ROOTS='["/srv/media"]'``.
     allowed_media_roots: list[Path] = Field(default_factory=list)

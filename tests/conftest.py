@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.redis_servers",
     "tests.support.s3_server",
+    "tests.support.speech_media",
 ]
 
 

@@ -27,7 +27,9 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
 from serve_app.frame_models.resolved import DetectorModel
 from serve_app.frame_models.results import FrameResult
+from serve_app.media.detect import MediaSource
 from serve_app.pipeline.protocol import ChatAnswer, ChatEvent, ChatJob, ChatStream, DescribeJob
+from serve_app.speech.base import Transcript
 
 READINESS_TIMEOUT_S = 3.0
 
@@ -239,3 +241,41 @@ class HandleDetector:
         except Exception as exc:
             raise domain_error(exc) from None
         return detected
+
+
+class HandleSpeech:
+    """:class:`~serve_app.speech.backend.SpeechBackend` over the ``AudioTranscriber``.
+
+    A media file is shipped through the object store first, as for the extractor.
+    """
+
+    def __init__(
+        self, transcriber: DeploymentHandle, dispatched: DispatchCounter | None = None
+    ) -> None:
+        self._transcriber = transcriber
+        self._dispatched = dispatched or DispatchCounter()
+
+    async def transcribe(
+        self,
+        media: MediaSource,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+        request_id: str = "",
+    ) -> Transcript:
+        try:
+            shipped = await ship(Path(media) if isinstance(media, str) else media)
+            with self._dispatched.track(self._transcriber.deployment_name):
+                transcript: Transcript = await self._transcriber.transcribe.remote(
+                    shipped, start_s, end_s, request_id
+                )
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return transcript
+
+    async def ready(self) -> bool:
+        try:
+            return bool(
+                await asyncio.wait_for(self._transcriber.ready.remote(), READINESS_TIMEOUT_S)
+            )
+        except Exception:
+            return False

@@ -15,6 +15,7 @@ from serve_app.deployments.cluster_stats import RayClusterStats
 from serve_app.deployments.handles import (
     DispatchCounter,
     HandleModel,
+    HandleSpeech,
     HandleVision,
     job_runner_waker,
 )
@@ -55,6 +56,7 @@ class Ingress:
         story_profile: ModelProfile | None = None,
         catalog: FrameModelCatalog | None = None,
         job_runner: DeploymentHandle | None = None,
+        audio_transcriber: DeploymentHandle | None = None,
     ) -> None:
         settings = settings.for_this_node()
         configure_logging(json=settings.log_json)
@@ -63,6 +65,10 @@ class Ingress:
         if mismatch is not None:
             logger.warning(mismatch)
         dispatched = DispatchCounter()
+        #: Speech (``settings.speech`` on): a SpeechBackend for the analyses' fusion.
+        self.speech = (
+            None if audio_transcriber is None else HandleSpeech(audio_transcriber, dispatched)
+        )
         vision = {
             name: (profiles[name], HandleVision(frame_extractor, handle, dispatched))
             for name, handle in model_handles.items()

@@ -25,7 +25,7 @@ from ray.serve.handle import DeploymentHandle
 from serve_app.config import Settings
 from serve_app.deployments.autoscaling import backlog_stats
 from serve_app.deployments.construct import AsyncConstructed
-from serve_app.deployments.handles import HandleDetector, HandleModel
+from serve_app.deployments.handles import HandleDetector, HandleModel, HandleSpeech
 from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
@@ -72,6 +72,7 @@ class JobRunner(AsyncConstructed):
         default_model: str | None = None,
         text_model: DeploymentHandle | None = None,
         text_profile: ModelProfile | None = None,
+        audio_transcriber: DeploymentHandle | None = None,
     ) -> None:
         settings = settings.for_this_node()
         self._database = Database(database_url_for(settings.database_url, settings.data_dir))
@@ -80,6 +81,8 @@ class JobRunner(AsyncConstructed):
             settings, self._database, catalog, profiles=profiles, default_model=default_model
         )
         captioners = {name: HandleModel(handle) for name, handle in model_handles.items()}
+        #: Speech (``settings.speech`` on): a SpeechBackend for long-video fusion.
+        self.speech = None if audio_transcriber is None else HandleSpeech(audio_transcriber)
         models = FrameModels(HandleDetector(detector), captioners)
         executors: dict[str, Executor] = {"infer": JobExecutor(ctx, models)}
         summaries = summary_executor(

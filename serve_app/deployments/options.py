@@ -60,6 +60,14 @@ DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
         "max_queued_requests": 256,
         "health_check_period_s": 10,
     },
+    # Speech on CPU replicas (pocketsphinx); serve_config.yaml gives Whisper a GPU.
+    "AudioTranscriber": {
+        "ray_actor_options": {"num_cpus": 0.25},
+        "max_ongoing_requests": 4,
+        "max_queued_requests": 64,
+        "health_check_period_s": 10,
+        "graceful_shutdown_timeout_s": 30,
+    },
     "JobRunner": {
         "ray_actor_options": {"num_cpus": 0.25},
         "max_ongoing_requests": 16,
