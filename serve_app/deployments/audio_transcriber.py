@@ -13,11 +13,12 @@ from pathlib import Path
 from serve_app.deployments.construct import AsyncConstructed
 from serve_app.deployments.media_transfer import Arrived, landed
 from serve_app.deployments.request_context import current_request_id
+from serve_app.media.audio import AudioChunk
 from serve_app.observability import metrics
 from serve_app.observability.logging import bind_request_id, configure_logging
 from serve_app.pipeline.protocol import MediaRef
-from serve_app.speech.backend import transcribe_media
-from serve_app.speech.base import Transcript
+from serve_app.speech.backend import transcribe_media, transcribe_piece
+from serve_app.speech.base import Segment, Transcript
 from serve_app.speech.factory import SpeechEngineFactory
 from serve_app.storage.node_dir import node_data_dir
 
@@ -71,6 +72,11 @@ class AudioTranscriber(AsyncConstructed):
                 extra={"audio_s": transcript.audio_s, "segments": len(transcript.segments)},
             )
         return transcript
+
+    async def transcribe_audio(self, chunk: AudioChunk, request_id: str = "") -> list[Segment]:
+        """The speech in one piece of audio the caller decoded (long-video jobs)."""
+        with bind_request_id(current_request_id(request_id)), metrics.track_in_flight(DEPLOYMENT):
+            return await transcribe_piece(self._engine, chunk)
 
     async def ready(self) -> bool:
         try:

@@ -27,9 +27,10 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.errors import BackendUnavailable, ServeAppError
 from serve_app.frame_models.resolved import DetectorModel
 from serve_app.frame_models.results import FrameResult
+from serve_app.media.audio import AudioChunk
 from serve_app.media.detect import MediaSource
 from serve_app.pipeline.protocol import ChatAnswer, ChatEvent, ChatJob, ChatStream, DescribeJob
-from serve_app.speech.base import Transcript
+from serve_app.speech.base import Segment, Transcript
 
 READINESS_TIMEOUT_S = 3.0
 
@@ -271,6 +272,16 @@ class HandleSpeech:
         except Exception as exc:
             raise domain_error(exc) from None
         return transcript
+
+    async def transcribe_audio(self, chunk: AudioChunk, request_id: str = "") -> list[Segment]:
+        try:
+            with self._dispatched.track(self._transcriber.deployment_name):
+                segments: list[Segment] = await self._transcriber.transcribe_audio.remote(
+                    chunk, request_id
+                )
+        except Exception as exc:
+            raise domain_error(exc) from None
+        return segments
 
     async def ready(self) -> bool:
         try:

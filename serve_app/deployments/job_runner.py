@@ -34,6 +34,7 @@ from serve_app.jobs.worker.executor import JobExecutor
 from serve_app.jobs.worker.frame_models import FrameModels
 from serve_app.jobs.worker.loop import JobWorker
 from serve_app.observability import metrics
+from serve_app.speech.backend import SpeechBackend
 from serve_app.storage.db import Database, database_url_for, migrate
 from serve_app.summaries.executor import SummaryExecutor
 
@@ -47,6 +48,7 @@ def summary_executor(
     text_model: DeploymentHandle | None,
     text_profile: ModelProfile | None,
     default_model: str | None,
+    speech: SpeechBackend | None = None,
 ) -> SummaryExecutor | None:
     """Summaries caption on the vision models and reduce on the story model (or, with
     the Story API off, on the default vision model); None without any model."""
@@ -58,7 +60,7 @@ def summary_executor(
             return None
         text, profile = vision[name], ctx.profiles[name]
     budget = settings.summaries.reduce_context_tokens or profile.max_model_len
-    return SummaryExecutor(ctx, settings.summaries, vision, text, budget)
+    return SummaryExecutor(ctx, settings.summaries, vision, text, budget, speech)
 
 
 class JobRunner(AsyncConstructed):
@@ -86,7 +88,7 @@ class JobRunner(AsyncConstructed):
         models = FrameModels(HandleDetector(detector), captioners)
         executors: dict[str, Executor] = {"infer": JobExecutor(ctx, models)}
         summaries = summary_executor(
-            ctx, settings, captioners, text_model, text_profile, default_model
+            ctx, settings, captioners, text_model, text_profile, default_model, self.speech
         )
         if summaries is not None:
             executors["summary"] = summaries

@@ -68,7 +68,7 @@ def create_app(
     if story is not None:
         app.include_router(story_routes.router)
     if jobs is not None:
-        install_jobs(app, jobs, settings.summaries)
+        install_jobs(app, jobs, settings.summaries, settings.speech.enabled)
     install_web(app)
     if jobs is not None:
         install_workspace(app)

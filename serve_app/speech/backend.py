@@ -31,6 +31,21 @@ logger = logging.getLogger(__name__)
 
 #: Default longest audio one request transcribes (seconds).
 DEFAULT_MAX_AUDIO_S = 4 * 3600.0
+#: Longest piece :meth:`SpeechBackend.transcribe_audio` takes (Whisper's window).
+MAX_PIECE_S = 30.0
+
+
+async def transcribe_piece(engine: SpeechEngine, chunk: AudioChunk) -> list[Segment]:
+    """``engine`` over one decoded piece; silence skips the engine.
+
+    Raises:
+        ValueError: the piece is longer than :data:`MAX_PIECE_S`.
+    """
+    if chunk.duration_s > MAX_PIECE_S + 1e-6:
+        raise ValueError(f"a piece of audio is at most {MAX_PIECE_S:g} s")
+    if is_silent(chunk):
+        return []
+    return await engine.transcribe(chunk)
 
 
 class SpeechBackend(Protocol):
@@ -50,6 +65,18 @@ class SpeechBackend(Protocol):
 
         Raises:
             AudioDecodeFailed: the audio track is corrupt (an :class:`AudioUnavailable`).
+            BackendUnavailable: the engine is down.
+        """
+        ...
+
+    async def transcribe_audio(self, chunk: AudioChunk, request_id: str = "") -> list[Segment]:
+        """The speech in one decoded ``chunk`` (at most :data:`MAX_PIECE_S` seconds),
+        times in the video's timeline; silence gives ``[]``.
+
+        For callers that decode the audio themselves, a piece at a time (long-video
+        jobs): only the piece crosses to the engine, never the whole file.
+
+        Raises:
             BackendUnavailable: the engine is down.
         """
         ...
@@ -153,6 +180,9 @@ class EngineSpeech:
         return await transcribe_media(
             self.engine, media, start_s, end_s, self._chunk_s, self._max_audio_s
         )
+
+    async def transcribe_audio(self, chunk: AudioChunk, request_id: str = "") -> list[Segment]:
+        return await transcribe_piece(self.engine, chunk)
 
     async def ready(self) -> bool:
         try:

@@ -19,18 +19,25 @@ def timecode(seconds: float) -> str:
     return f"{hours}:{text}" if hours else text
 
 
-def caption_prompt(chunk: ChunkPlan, instruction: str) -> str:
-    """The instruction, after where the frames come from (so the model can place them)."""
+def caption_prompt(chunk: ChunkPlan, instruction: str, speech: str = "") -> str:
+    """The instruction, after where the frames come from (so the model can place them)
+    and, when the chunk's audio was transcribed, what is said in it."""
     times = ", ".join(timecode(t) for t in chunk.timestamps)
+    heard = f"Speech in this part (seconds of the video):\n{speech}\n" if speech else ""
     return (
         f"The video shows {len(chunk.timestamps)} frames from "
         f"{timecode(chunk.start_s)} to {timecode(chunk.end_s)} of a longer video, "
-        f"taken at {times}.\n{instruction}"
+        f"taken at {times}.\n{heard}{instruction}"
     )
 
 
 def caption_request(
-    chunk: ChunkPlan, frames: np.ndarray, instruction: str, max_tokens: int, source_fps: float
+    chunk: ChunkPlan,
+    frames: np.ndarray,
+    instruction: str,
+    max_tokens: int,
+    source_fps: float,
+    speech: str = "",
 ) -> GenerationRequest:
     """One video request with ``chunk``'s frames (already at the model's video size).
 
@@ -51,7 +58,7 @@ def caption_request(
         duration_s=chunk.end_s - chunk.start_s,
     )
     return GenerationRequest(
-        prompt=caption_prompt(chunk, instruction),
+        prompt=caption_prompt(chunk, instruction, speech),
         video=batch,
         sampling=SamplingParams(max_tokens=max_tokens),
         request_id=f"chunk-{chunk.index}",

@@ -44,6 +44,7 @@ from serve_app.jobs.worker.inputs import job_input
 from serve_app.jobs.worker.results import result_key
 from serve_app.media.probe import VideoInfo, probe_video
 from serve_app.media.stream import VideoTimeline, index_video
+from serve_app.speech.backend import SpeechBackend
 from serve_app.story.languages import Language, resolve_language
 from serve_app.summaries.captions import caption_request, chunk_result
 from serve_app.summaries.plan import ChunkPlan, SummaryPlan, plan_summary, video_duration
@@ -52,6 +53,7 @@ from serve_app.summaries.reduce import reduce_captions, translate_texts
 from serve_app.summaries.results import ChunkResult, Clip, SummaryResult
 from serve_app.summaries.settings import SummarySettings
 from serve_app.summaries.spec import SummaryParams
+from serve_app.summaries.speech import ChunkSpeech, chunk_speech
 from serve_app.summaries.status import summary_status
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class SummaryExecutor(AttemptRunner):
         vision: the vision model's backend per configured model name.
         text: the text model that writes chapters, summaries and translations.
         context_tokens: the prompt budget of one reduce call.
+        speech: transcribes each chunk's audio for jobs that ask for it (None: such
+            jobs record the audio as skipped).
     """
 
     def __init__(
@@ -78,12 +82,14 @@ class SummaryExecutor(AttemptRunner):
         vision: Mapping[str, ModelBackend],
         text: ModelBackend,
         context_tokens: int,
+        speech: SpeechBackend | None = None,
     ) -> None:
         super().__init__(ctx)
         self.settings = settings
         self.vision = dict(vision)
         self.text = text
         self.context_tokens = context_tokens
+        self.speech = speech
 
     def callback_body(self, record: JobRecord) -> dict[str, Any]:
         return summary_status(self.ctx, self.settings, record, with_result=False)
@@ -219,6 +225,14 @@ class _ChunkRun:
         """Caption ``pending`` in order; False when the attempt lost its job."""
         executor = self.executor
         frame_plan = self.timeline.plan(plan.frames_of({c.index for c in pending}), size)
+        # Each chunk transcribes up to where the next begins: overlaps are heard once.
+        self.path = path
+        self.speech_end = {
+            c.index: min(c.end_s, plan.chunks[c.index + 1].start_s)
+            if c.index + 1 < len(plan.chunks)
+            else c.end_s
+            for c in pending
+        }
         members: dict[int, list[int]] = {}
         for chunk in pending:
             for index in chunk.frame_indices:
@@ -270,6 +284,7 @@ class _ChunkRun:
                 frame_indices=tuple(used),
                 timestamps=tuple(float(self.timeline.timestamps[i]) for i in used),
             )
+            speech = await self._speech(chunk)
             if used:
                 request = caption_request(
                     actual,
@@ -277,12 +292,17 @@ class _ChunkRun:
                     self.instruction,
                     self.settings.caption_max_tokens,
                     self.info.fps,
+                    speech.prompt_lines(),
                 )
                 entry = chunk_result(actual, await self._generate(request))
             else:
                 logger.warning("job %s: no frame of chunk %d decoded", self.job.id, chunk.index)
                 entry = chunk_result(actual, GenerationResult("", 0, 0))
             frames.clear()
+            if self.params.transcribe:
+                entry["transcript"] = speech.as_json()
+                if speech.skipped is not None:
+                    entry["audio_skipped"] = speech.skipped
             if self.language is not None and entry["caption"]:
                 texts, tokens_in, tokens_out = await translate_texts(
                     self.executor.text,
@@ -310,6 +330,20 @@ class _ChunkRun:
                 self.lost.set()
         finally:
             slots.release()
+
+    async def _speech(self, chunk: ChunkPlan) -> ChunkSpeech:
+        """What is said in ``chunk`` (nothing when the job does not transcribe)."""
+        if not self.params.transcribe:
+            return ChunkSpeech()
+        backend = self.executor.speech
+        if backend is None:
+            return ChunkSpeech(skipped="speech recognition is not configured on the job runner")
+        end = self.speech_end[chunk.index]
+        if end <= chunk.start_s:
+            return ChunkSpeech()
+        return await chunk_speech(
+            backend, self.path, chunk.start_s, end, f"{self.job.id}-chunk-{chunk.index}"
+        )
 
     async def _generate(self, request: GenerationRequest) -> GenerationResult:
         """The caption, retried while the model's backend is unavailable."""

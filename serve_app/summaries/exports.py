@@ -12,6 +12,10 @@ cue per chapter whose text is the chapter's title on one line, as players show c
 titles in a menu; the description stays in the JSON document (``bilingual``: "title /
 translated title"). SRT has no chapters track.
 
+Speech track (SRT and VTT, ``track="speech"``, jobs that transcribed their audio): one
+cue per transcript segment, in time order, as said (no translation variants); cues
+never overlap.
+
 Cue text is made safe for the formats: control characters dropped, line breaks
 normalised, blank lines removed (a blank line ends a cue), ``-->`` never appears (VTT
 escapes ``&``, ``<`` and ``>`` as character references, which parsers turn back into the
@@ -33,12 +37,12 @@ from serve_app.summaries.results import Chapter, ChunkResult, SummaryResult
 
 ExportFormat = Literal["json", "srt", "vtt"]
 Variant = Literal["source", "bilingual", "translation"]
-Track = Literal["captions", "chapters"]
+Track = Literal["captions", "chapters", "speech"]
 _T = TypeVar("_T", bound=str)
 
 FORMATS: tuple[ExportFormat, ...] = ("json", "srt", "vtt")
 VARIANTS: tuple[Variant, ...] = ("source", "bilingual", "translation")
-TRACKS: tuple[Track, ...] = ("captions", "chapters")
+TRACKS: tuple[Track, ...] = ("captions", "chapters", "speech")
 
 _CONTENT_TYPES: dict[str, str] = {
     "json": "application/json",
@@ -91,8 +95,8 @@ def export_filename(
     """
     fmt = _check(fmt, FORMATS, "format")
     parts = ["summary-" + _UNSAFE_ID.sub("_", job_id)]
-    if track == "chapters":
-        parts.append("chapters")
+    if track in ("chapters", "speech"):
+        parts.append(track)
     if variant == "bilingual":
         parts.append("bilingual")
     elif variant == "translation":
@@ -116,9 +120,9 @@ def render(
             )
         body = to_json(result)
     elif fmt == "srt":
-        if track != "captions":
+        if track == "chapters":
             raise InvalidRequest("SRT has no chapters track; use export.vtt?track=chapters")
-        body = to_srt(result, variant).encode("utf-8")
+        body = to_srt(result, variant, track).encode("utf-8")
     else:
         body = to_vtt(result, variant, track).encode("utf-8")
     filename = export_filename(result["job_id"], fmt, variant, track, result["language"])
@@ -132,9 +136,12 @@ def to_json(result: SummaryResult) -> bytes:
     return (text + "\n").encode("utf-8", errors="replace")
 
 
-def to_srt(result: SummaryResult, variant: str = "source") -> str:
-    """The captions track as SubRip (``HH:MM:SS,mmm``, cues numbered from 1)."""
-    cues = _caption_cues(result, _check(variant, VARIANTS, "variant"))
+def to_srt(result: SummaryResult, variant: str = "source", track: str = "captions") -> str:
+    """The captions (or speech) track as SubRip (``HH:MM:SS,mmm``, cues numbered from 1)."""
+    variant = _check(variant, VARIANTS, "variant")
+    if _check(track, TRACKS, "track") == "chapters":
+        raise InvalidRequest("SRT has no chapters track; use export.vtt?track=chapters")
+    cues = _speech_cues(result, variant) if track == "speech" else _caption_cues(result, variant)
     blocks = []
     for number, cue in enumerate(cues, start=1):
         text = "\n".join(line.replace("-->", "->") for line in cue.lines)
@@ -146,8 +153,11 @@ def to_srt(result: SummaryResult, variant: str = "source") -> str:
 def to_vtt(result: SummaryResult, variant: str = "source", track: str = "captions") -> str:
     """The captions or chapters track as WebVTT (``HH:MM:SS.mmm``)."""
     variant = _check(variant, VARIANTS, "variant")
-    if _check(track, TRACKS, "track") == "chapters":
+    track = _check(track, TRACKS, "track")
+    if track == "chapters":
         cues = _chapter_cues(result, variant)
+    elif track == "speech":
+        cues = _speech_cues(result, variant)
     else:
         cues = _caption_cues(result, variant)
     blocks = ["WEBVTT\n"]
@@ -205,6 +215,24 @@ def _caption_cues(result: SummaryResult, variant: str) -> list[_Cue]:
         (_ms(c["start_s"]), _ms(c["end_s"]), lines, f"chunk-{c['index']}")
         for c in chunks
         if (lines := _caption_lines(c, variant))
+    ]
+    return list(_without_overlap(spans))
+
+
+def _speech_cues(result: SummaryResult, variant: str) -> list[_Cue]:
+    if variant != "source":
+        raise InvalidRequest("the speech track is as said: it has no translation variants")
+    segments = sorted(
+        {
+            (_ms(s["start_s"]), _ms(s["end_s"]), s["text"])
+            for c in result["chunks"]
+            for s in c.get("transcript", [])
+        }
+    )
+    spans = [
+        (start, end, lines, f"speech-{n}")
+        for n, (start, end, text) in enumerate(segments, start=1)
+        if (lines := clean_lines(text))
     ]
     return list(_without_overlap(spans))
 

@@ -159,7 +159,7 @@ async def reduce_captions(
         TimedText(
             max(c["start_s"], clip["start_s"]),
             min(c["end_s"], clip["end_s"]),
-            c["caption"].strip(),
+            chunk_text(c),
             tuple(c["timestamps"]),
         )
         for c in ordered
@@ -399,6 +399,15 @@ def _text_or(result: GenerationResult, fallback: str) -> str:
     except GenerationFailed:
         return fallback
     return text
+
+
+def chunk_text(chunk: ChunkResult) -> str:
+    """A chunk as the reduce step reads it: its caption, then what is said in it."""
+    caption = chunk["caption"].strip()
+    speech = " ".join(s["text"] for s in chunk.get("transcript", []) if s["text"].strip())
+    if not speech:
+        return caption
+    return f'{caption} Speech: "{speech}"'.strip()
 
 
 def _spans(captions: Sequence[TimedText], groups: Sequence[range], clip: Clip) -> list[Span]:

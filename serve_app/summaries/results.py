@@ -16,11 +16,19 @@ class Tokens(TypedDict):
     output: int
 
 
+class SpeechSegment(TypedDict):
+    start_s: float
+    end_s: float
+    text: str
+
+
 class ChunkResult(TypedDict):
     """One captioned chunk.
 
     ``effective_fps`` is frames used over the chunk's length; ``translation`` is the
-    caption in the job's ``language`` (absent without one).
+    caption in the job's ``language`` (absent without one). ``transcript``: what is
+    said from the chunk's start to the next chunk's start (jobs that transcribe audio),
+    and ``audio_skipped`` why nothing could be heard, when so.
     """
 
     index: int
@@ -32,6 +40,8 @@ class ChunkResult(TypedDict):
     caption: str
     tokens: Tokens
     translation: NotRequired[str]
+    transcript: NotRequired[list[SpeechSegment]]
+    audio_skipped: NotRequired[str]
 
 
 class Chapter(TypedDict):

@@ -55,6 +55,8 @@ class Summaries:
 
     jobs: JobsContext
     settings: SummarySettings
+    #: Whether the server transcribes speech (``settings.speech``; the job runner's).
+    speech: bool = False
 
     # ---- checks --------------------------------------------------------------------
 
@@ -71,8 +73,17 @@ class Summaries:
             )
         per_chunk = frames_per_chunk(request, profiles[name].pixels.max_frames)
         language = resolve_language(request.language).code if request.language else None
+        if request.audio == "transcribe" and not self.speech:
+            raise InvalidRequest(
+                "audio 'transcribe': speech recognition is not enabled on this server "
+                "(settings.speech.backend); use 'auto' or 'off'"
+            )
         return SummaryParams(
-            request=request, model=name, frames_per_chunk=per_chunk, language=language
+            request=request,
+            model=name,
+            frames_per_chunk=per_chunk,
+            language=language,
+            transcribe=self.speech and request.audio != "off",
         )
 
     async def _plan(self, params: SummaryParams, path: Any, billable: bool) -> Planned:

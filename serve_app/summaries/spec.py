@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -38,6 +40,11 @@ class SummaryRequest(BaseModel):
     )
     callback_url: str | None = Field(default=None, max_length=2048)
     model: str | None = Field(default=None, max_length=200, description="Vision model name.")
+    audio: Literal["auto", "transcribe", "off"] = Field(
+        default="auto",
+        description="Transcribe the speech into each chunk's prompt and result: 'auto' when "
+        "the server has speech recognition, 'transcribe' to require it (400 otherwise).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SummaryRequest:
@@ -61,3 +68,5 @@ class SummaryParams(BaseModel):
     frames_per_chunk: int
     #: The canonical language tag (``request.language`` normalised), or None.
     language: str | None = None
+    #: Whether the chunks' speech is transcribed (``audio`` resolved at submit).
+    transcribe: bool = False

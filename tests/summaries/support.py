@@ -15,6 +15,7 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.frame_models.catalog import FrameModelCatalog
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.settings import JobSettings
+from serve_app.speech.backend import SpeechBackend
 from serve_app.summaries.executor import SummaryExecutor
 from serve_app.summaries.service import Summaries
 from serve_app.summaries.settings import SummarySettings
@@ -43,7 +44,9 @@ class Witness:
     def __init__(self, engine: Engine, gate: asyncio.Event | None = None) -> None:
         self.backend = EngineBackend(engine)
         self.seen: dict[str, list[int]] = {}
+        self.prompts: dict[str, str] = {}
         self.texts = 0
+        self.text_prompts: list[str] = []
         self.gate = gate
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -51,8 +54,10 @@ class Witness:
             if self.gate is not None:
                 await self.gate.wait()
             self.seen[request.request_id] = [decode_index(f) for f in request.video.frames]
+            self.prompts[request.request_id] = request.prompt
         else:
             self.texts += 1
+            self.text_prompts.append(request.prompt)
         return await self.backend.generate(request)
 
     async def ready(self) -> bool:
@@ -76,14 +81,18 @@ def summary_context(
 
 
 def executor(
-    ctx: JobsContext, profile: ModelProfile, witness: Witness, **settings: Any
+    ctx: JobsContext,
+    profile: ModelProfile,
+    witness: Witness,
+    speech: SpeechBackend | None = None,
+    **settings: Any,
 ) -> SummaryExecutor:
     summary = SummarySettings(**settings)
-    return SummaryExecutor(ctx, summary, {profile.name: witness}, witness, 4096)
+    return SummaryExecutor(ctx, summary, {profile.name: witness}, witness, 4096, speech)
 
 
-def summaries(ctx: JobsContext, **settings: Any) -> Summaries:
-    return Summaries(ctx, SummarySettings(**settings))
+def summaries(ctx: JobsContext, speech: bool = False, **settings: Any) -> Summaries:
+    return Summaries(ctx, SummarySettings(**settings), speech)
 
 
 def signed_upload(ctx: JobsContext, user: User, video: Path) -> str:

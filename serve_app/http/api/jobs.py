@@ -11,14 +11,17 @@ from serve_app.summaries.service import Summaries
 from serve_app.summaries.settings import SummarySettings
 
 
-def install_jobs(app: FastAPI, jobs: JobsContext, summary_settings: SummarySettings) -> None:
+def install_jobs(
+    app: FastAPI, jobs: JobsContext, summary_settings: SummarySettings, speech: bool = False
+) -> None:
     """Store ``jobs`` on ``app.state``; include ``/videoinfer/``, the job views and the
-    long-video summaries (``/api/video_summaries``), which run on the same job runner.
+    long-video summaries (``/api/video_summaries``), which run on the same job runner
+    (``speech``: whether it transcribes their audio).
 
     Needs the accounts (``install_accounts``) for authentication and rate limits.
     """
     app.state.jobs = jobs
-    app.state.summaries = Summaries(jobs, summary_settings)
+    app.state.summaries = Summaries(jobs, summary_settings, speech)
     app.include_router(videoinfer.router)
     app.include_router(job_views.router)
     app.include_router(summaries.router)

@@ -121,11 +121,11 @@ def export_summary(
     fmt: Literal["json", "srt", "vtt"],
     user: CurrentUserOrApiKey,
     summaries: SummaryJobs,
-    track: Literal["captions", "chapters"] = "captions",
+    track: Literal["captions", "chapters", "speech"] = "captions",
     variant: Literal["source", "bilingual", "translation"] = "source",
 ) -> Response:
-    """JSON, SRT or WebVTT (``track=chapters`` for WebVTT chapters; ``variant`` for the
-    translation or both languages)."""
+    """JSON, SRT or WebVTT (``track=chapters`` for WebVTT chapters, ``track=speech`` for
+    the transcript as subtitles; ``variant`` for the translation or both languages)."""
     download = export(summaries, user, job_id, fmt, track, variant)
     return Response(
         download.body,
