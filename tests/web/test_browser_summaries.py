@@ -27,11 +27,14 @@ from serve_app.engines.backend import EngineBackend
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.factory import build_engine
 from serve_app.jobs.worker.loop import JobWorker
+from serve_app.speech.backend import EngineSpeech
+from serve_app.speech.pocketsphinx_engine import PocketsphinxEngine
 from serve_app.summaries.executor import SummaryExecutor
 from serve_app.summaries.settings import SummarySettings
 from tests.support.browser import DESKTOP, PHONE, PageProblems, screenshot
 from tests.support.graphs import tiny_profile
 from tests.support.media_files import encoder_for, make_video
+from tests.support.speech_media import SpeechVideo
 from tests.web.conftest import PASSWORD, build_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -90,13 +93,21 @@ def service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             more_settings={
                 "jobs": {"poll_interval_s": 0.1, "heartbeat_s": 0.5},
                 "summaries": SUMMARIES,
+                "speech": {"backend": "pocketsphinx"},
             },
         )
         assert site.jobs is not None
         gate = asyncio.Event()
         model = GatedModel(engine, gate)
+        speech_engine = PocketsphinxEngine()
+        await speech_engine.start()
         executor = SummaryExecutor(
-            site.jobs, SummarySettings(**SUMMARIES), {profile.name: model}, model, 4096
+            site.jobs,
+            SummarySettings(**SUMMARIES),
+            {profile.name: model},
+            model,
+            4096,
+            EngineSpeech(speech_engine),
         )
         worker = JobWorker(site.jobs, executor)
         worker_loop = asyncio.ensure_future(worker.run_forever())
@@ -110,6 +121,7 @@ def service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             await worker_loop
             close()
             await engine.shutdown()
+            await speech_engine.shutdown()
 
     thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
     thread.start()
@@ -302,3 +314,36 @@ def test_the_page_fits_a_phone(browser, service: Service, signed_in: dict[str, A
         screenshot(page, "summaries-phone")
     finally:
         context.close()
+
+
+def test_the_transcript_under_the_timeline(
+    page: Any, service: Service, speech_video: SpeechVideo
+) -> None:
+    """A video with speech: its segments listed under the timeline, in time order, each
+    a button to its time; the speech subtitles offered as downloads."""
+    service.open_gate(True)
+    page.goto(f"{service.url}/ui/summaries")
+    page.set_input_files("#sum-file", str(speech_video.path))
+    page.fill("#sum-chunk", "5")
+    page.fill("#sum-frames", "2")
+    page.click("#sum-start")
+    expect(page.locator("#sum-status")).to_have_text("succeeded", timeout=120_000)
+    expect(page.locator("#sum-transcript-block")).to_be_visible()
+    items = page.locator("#sum-transcript li")
+    starts = [float(s) for s in items.evaluate_all("xs => xs.map(li => li.dataset.start)")]
+    assert len(starts) >= len(speech_video.placed) and starts == sorted(starts)
+    for placed in speech_video.placed:  # each sentence heard within half a second
+        assert min(abs(start - placed.start_s) for start in starts) <= 0.5
+    assert items.locator("button.seek.speech").count() == len(starts)
+    page.wait_for_function("document.getElementById('sum-video').readyState >= 1")
+    items.locator("button").nth(1).click()
+    page.wait_for_function(
+        f"Math.abs(document.getElementById('sum-video').currentTime - {starts[1]}) < 0.05"
+    )
+    assert page.locator("#sum-audio-note").is_hidden()
+    links = page.locator("#sum-download-list a")
+    exports = {a.get_attribute("data-export"): a.get_attribute("href") for a in links.all()}
+    assert {"export.srt?track=speech", "export.vtt?track=speech"} <= set(exports)
+    speech = page.request.get(service.url + exports["export.vtt?track=speech"])
+    assert speech.status == 200 and speech.text().count(" --> ") == len(starts)
+    screenshot(page, "summaries-transcript-desktop")

@@ -30,7 +30,15 @@ async def test_the_page_for_a_signed_in_user(site: Site) -> None:
     assert response.status_code == 200
     assert '<a href="/ui/summaries" aria-current="page">Long videos</a>' in html
     assert "<h1>Long videos</h1>" in html
-    controls = ("sum-file", "sum-url", "sum-chunk", "sum-overlap", "sum-frames", "sum-language")
+    controls = (
+        "sum-file",
+        "sum-url",
+        "sum-chunk",
+        "sum-overlap",
+        "sum-frames",
+        "sum-language",
+        "sum-audio",
+    )
     for control in controls:
         assert f'id="{control}"' in html and f'for="{control}"' in html
     # The API's own defaults and bounds (SummaryRequest, settings.summaries).
@@ -38,8 +46,12 @@ async def test_the_page_for_a_signed_in_user(site: Site) -> None:
     assert 'inputmode="decimal" value="30"' in html
     frames = 'name="frames_per_chunk" min="1" step="1" inputmode="numeric"'
     assert f'{frames} value="{DEFAULT_FRAMES_PER_CHUNK}"' in html
-    assert html.count("<option value=") == len(LANGUAGES) + 1  # and "No translation"
-    for element in ("sum-preflight", "sum-start", "sum-video", "sum-timeline", "sum-captions"):
+    # Every language and "No translation", then the three speech choices.
+    assert html.count("<option value=") == len(LANGUAGES) + 1 + 3
+    for choice in ("auto", "transcribe", "off"):
+        assert f'<option value="{choice}"' in html
+    page_parts = ("sum-preflight", "sum-start", "sum-video", "sum-timeline", "sum-captions")
+    for element in (*page_parts, "sum-transcript"):
         assert f'id="{element}"' in html
     # The module imports the shared uploader; server text goes in as text, never HTML.
     assert module.status_code == 200 and shared.status_code == 200

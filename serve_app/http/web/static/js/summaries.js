@@ -79,6 +79,7 @@ function readForm() {
   };
   const text = {
     language: $("sum-language").value,
+    audio: $("sum-audio").value,
     caption_prompt: $("sum-caption-prompt").value.trim(),
     summary_prompt: $("sum-summary-prompt").value.trim(),
   };
@@ -216,6 +217,9 @@ async function follow(jobId) {
   }
   $("sum-captions").replaceChildren();
   $("sum-captions-empty").hidden = false;
+  $("sum-transcript").replaceChildren();
+  $("sum-transcript-block").hidden = true;
+  $("sum-audio-note").hidden = true;
   $("sum-timeline").replaceChildren();
   $("sum-chapters").replaceChildren();
   $("sum-local").value = "";
@@ -359,6 +363,30 @@ function addChunk(chunk) {
   const after = Array.from(list.children).find((li) => Number(li.dataset.index) > chunk.index);
   list.insertBefore(item, after || null);
   $("sum-captions-empty").hidden = true;
+  addSpeech(chunk);
+}
+
+/** The chunk's speech under the timeline: one clickable line per segment, in time order. */
+function addSpeech(chunk) {
+  if (chunk.audio_skipped) {
+    const note = $("sum-audio-note");
+    note.textContent = `Audio skipped: ${chunk.audio_skipped}`;
+    note.hidden = false;
+    $("sum-transcript-block").hidden = false;
+  }
+  if (!chunk.transcript || chunk.transcript.length === 0) return;
+  current.spoken = true;
+  const list = $("sum-transcript");
+  for (const segment of chunk.transcript) {
+    const item = h(
+      "li",
+      { "data-start": String(segment.start_s) },
+      timeButton(segment.start_s, segment.end_s, segment.text, "seek speech"),
+    );
+    const after = Array.from(list.children).find((li) => Number(li.dataset.start) > segment.start_s);
+    list.insertBefore(item, after || null);
+  }
+  $("sum-transcript-block").hidden = false;
 }
 
 function showChapters(chapters) {
@@ -444,6 +472,12 @@ function showDownloads(jobId) {
     link("Chapters (WebVTT)", "export.vtt", "?track=chapters"),
     link("Everything (JSON)", "export.json"),
   ];
+  if (current.spoken) {
+    links.push(
+      link("Speech (SRT)", "export.srt", "?track=speech"),
+      link("Speech (WebVTT)", "export.vtt", "?track=speech"),
+    );
+  }
   if (current.translated) {
     links.push(
       link("Bilingual captions (SRT)", "export.srt", "?variant=bilingual"),
