@@ -9,4 +9,8 @@ scripts/setup.sh
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-131072}"
+# Speech: the embedded run transcribes audio with pocketsphinx (offline, English, CPU;
+# long-video summaries and `audio=transcribe` use it). SERVE_APP_SPEECH__BACKEND=off
+# turns it off; docs/speech.md has Whisper on a GPU.
+export SERVE_APP_SPEECH__BACKEND="${SERVE_APP_SPEECH__BACKEND:-pocketsphinx}"
 exec .venv/bin/serve-app serve "$@"

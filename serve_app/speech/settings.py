@@ -25,7 +25,8 @@ class SpeechSettings(BaseModel):
     ``pocketsphinx`` wheel: offline, CPU only. ``backend: whisper`` loads
     ``model`` (a Hugging Face hub id such as ``openai/whisper-large-v3-turbo`` or a
     local directory; ``tiny-random-whisper`` builds a tiny random model offline) with
-    transformers. ``off`` (the default until the analyses use speech): no
+    transformers. ``off`` (the library default, so embedding apps and test graphs opt
+    in; ``scripts/serve.sh``, the README's embedded run, sets ``pocketsphinx``): no
     ``AudioTranscriber`` deployment, no audio anywhere.
     """
 
