@@ -29,16 +29,10 @@ import numpy as np
 
 from serve_app.engines.backend import ModelBackend
 from serve_app.engines.base import GenerationRequest, GenerationResult
-from serve_app.errors import BackendUnavailable
 from serve_app.jobs.context import JobsContext
 from serve_app.jobs.store.records import JobRecord
 from serve_app.jobs.store.tables import JobStatus
-from serve_app.jobs.worker.executor import (
-    MODEL_CALL_TRIES,
-    AttemptRunner,
-    JobFailure,
-    Transient,
-)
+from serve_app.jobs.worker.executor import AttemptRunner, JobFailure, while_available
 from serve_app.jobs.worker.frames import decoded_chunks
 from serve_app.jobs.worker.inputs import job_input
 from serve_app.jobs.worker.results import result_key
@@ -347,16 +341,9 @@ class _ChunkRun:
 
     async def _generate(self, request: GenerationRequest) -> GenerationResult:
         """The caption, retried while the model's backend is unavailable."""
-        for attempt in range(MODEL_CALL_TRIES):
-            try:
-                return await self.backend.generate(request)
-            except BackendUnavailable as exc:
-                if attempt + 1 == MODEL_CALL_TRIES:
-                    raise Transient(
-                        f"model {self.params.model} is unavailable: {exc.detail}"
-                    ) from None
-                await asyncio.sleep(min(2.0**attempt, 5.0))
-        raise AssertionError("unreachable")
+        return await while_available(
+            lambda: self.backend.generate(request), f"model {self.params.model}"
+        )
 
 
 def _raise_failed(tasks: list[asyncio.Task[None]]) -> None:

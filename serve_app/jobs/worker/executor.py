@@ -16,8 +16,9 @@ import abc
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from serve_app.errors import (
     BackendUnavailable,
@@ -63,6 +64,21 @@ ERROR_CODES: tuple[tuple[type[ServeAppError], str], ...] = (
     (InvalidRequest, "invalid_request"),
 )
 MODEL_CALL_TRIES = 3
+T = TypeVar("T")
+
+
+async def while_available(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """``call()``, tried :data:`MODEL_CALL_TRIES` times while it raises
+    :class:`BackendUnavailable` (backing off 1, 2 s...); then :class:`Transient`, which
+    requeues the job for another attempt."""
+    for attempt in range(MODEL_CALL_TRIES):
+        try:
+            return await call()
+        except BackendUnavailable as exc:
+            if attempt + 1 == MODEL_CALL_TRIES:
+                raise Transient(f"{what} is unavailable: {exc.detail}") from None
+            await asyncio.sleep(min(2.0**attempt, 5.0))
+    raise AssertionError("unreachable")
 
 
 class JobFailure(Exception):
@@ -270,13 +286,6 @@ class JobExecutor(AttemptRunner):
         self, model: FrameModel, chunk: FrameChunk, size: tuple[int, int]
     ) -> list[FrameResult]:
         """One model over one batch, retried while its backend is unavailable."""
-        for attempt in range(MODEL_CALL_TRIES):
-            try:
-                return await self.models.run(model, chunk.frames, size)
-            except BackendUnavailable as exc:
-                if attempt + 1 == MODEL_CALL_TRIES:
-                    raise Transient(
-                        f"model {model.model_id} is unavailable: {exc.detail}"
-                    ) from None
-                await asyncio.sleep(min(2.0**attempt, 5.0))
-        raise AssertionError("unreachable")
+        return await while_available(
+            lambda: self.models.run(model, chunk.frames, size), f"model {model.model_id}"
+        )
