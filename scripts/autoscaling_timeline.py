@@ -5,7 +5,8 @@ Starts its own Ray cluster (2 CPUs), deploys the graph of
 two Markdown tables sampled from ``serve.status()``:
 
 1. interactive: describe requests (small images) ramping 2 → 12 clients, then a
-   decode-heavy ramp (720p videos, 2 frames sampled) of 4 clients, then idle;
+   decode-heavy ramp of 6 clients (a 64 s 720p video, ~1900 frames decoded for 32
+   tiny ones the model gets), then idle;
 2. batch: jobs submitted to an idle (zero-replica) JobRunner, until drained and idle.
 
 Run from the repository root::
@@ -36,17 +37,20 @@ def main() -> None:
     from serve_app.app import AppArgs, ModelEntry, build_graph
     from serve_app.engines.tiny_model import ensure_tiny_model
     from tests.support.autoscaling import (
+        DECODE_HEAVY_FIELDS,
         JOB_SETTINGS,
         Timeline,
+        autoscaling_profile,
+        decode_heavy_video,
         graph_options,
         job_statuses,
         ramp,
         submit_jobs,
         upload,
     )
-    from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
+    from tests.support.graphs import FAST_ACCOUNTS, create_api_token
     from tests.support.job_videos import make_astronaut_video
-    from tests.support.media_files import make_image, make_video
+    from tests.support.media_files import make_image
 
     root = Path(tempfile.mkdtemp(prefix="autoscaling-"))
     os.environ.setdefault("RAY_TMPDIR", str(root / "ray"))
@@ -58,7 +62,7 @@ def main() -> None:
     }
     token = create_api_token(settings, "admin", admin=True)[0]
     image = make_image(root / "small.jpg", "jpeg", 96, 64)
-    video = make_video(root / "long.mp4", frames=240, width=1280, height=720)
+    video = decode_heavy_video(root)
     job_video = make_astronaut_video(root / "job.mp4", frames=90)
     model_dir = ensure_tiny_model(root / "tiny-qwen2.5-vl")
     print("load average before:", " / ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -67,7 +71,7 @@ def main() -> None:
     port = 8123
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        model = ModelEntry(profile=tiny_profile(model_dir, max_new_tokens=32), max_batch_size=1)
+        model = ModelEntry(profile=autoscaling_profile(model_dir), max_batch_size=1)
         app_args = AppArgs(models=[model], story_model=None, settings=settings)
         serve.run(build_graph(app_args, graph_options()), name=APP, route_prefix=PREFIX)
         url = f"http://127.0.0.1:{port}{PREFIX}"
@@ -91,9 +95,9 @@ def main() -> None:
                 url,
                 token,
                 video,
-                [(4, args.hold_s)],
+                [(6, args.hold_s)],
                 "decode",
-                {"interval": "120"},
+                DECODE_HEAVY_FIELDS,
                 until=("FrameExtractor", 2, 90),
             )
             interactive.wait_for("FrameExtractor", lambda n: n == 1, 60, "back to 1")

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from serve_app.accounts.credits import Credits
 from serve_app.accounts.idempotency import IdempotencyStore
+from serve_app.accounts.in_flight import InFlightCaps, InFlightLimits
 from serve_app.accounts.leases import HoldLeases
 from serve_app.accounts.passwords import Passwords
 from serve_app.accounts.rate_limit import (
@@ -21,6 +22,7 @@ from serve_app.accounts.rate_limit import (
     LoginLimiter,
     RateLimiter,
 )
+from serve_app.accounts.redis_in_flight import RedisInFlightCaps
 from serve_app.accounts.redis_limits import RedisLimits
 from serve_app.accounts.sessions import LoginSessions, SessionSigner, load_or_create_secret
 from serve_app.accounts.settings import AccountSettings
@@ -92,6 +94,8 @@ class AccountsContext:
     gpu_probe: GpuProbe
     maintenance: Maintenance
     leases: HoldLeases
+    #: The Redis server the limits are shared through (``accounts.redis_url``), if any.
+    redis: RedisLimits | None = None
     stats_provider: ClusterStatsProvider | None = None
     #: System CPU over a sliding window, shared by every ``GET /api/stats`` poller.
     cpu_meter: CpuMeter = field(default_factory=CpuMeter)
@@ -147,8 +151,22 @@ class AccountsContext:
             gpu_probe=GpuProbe(),
             maintenance=Maintenance(credits, idempotency, sessions, settings, clock=clock),
             leases=HoldLeases(credits, idempotency, settings.hold_lease_s),
+            redis=limits if isinstance(limits, RedisLimits) else None,
             stats_provider=stats_provider,
         )
+
+    def in_flight_caps(
+        self, max_requests: int, max_bytes: int, retry_after_s: int
+    ) -> InFlightLimits:
+        """Per-user in-flight caps: in Redis like the rate limits (leases renewed on
+        the :class:`HoldLeases` beat, ``hold_lease_s`` long), else in process memory."""
+        if self.redis is None:
+            return InFlightCaps(max_requests, max_bytes, retry_after_s)
+        caps = RedisInFlightCaps(
+            self.redis, max_requests, max_bytes, retry_after_s, lease_s=self.settings.hold_lease_s
+        )
+        self.leases.add_hook(caps.renew)
+        return caps
 
     def close(self) -> None:
         self.leases.stop()

@@ -14,7 +14,8 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from serve_app.accounts.rate_limit import RateLimiter, exhausted
 from serve_app.errors import BackendUnavailable
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import redis
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds without Redis calls after one failed (the outage policy applies meanwhile).
 OUTAGE_BACKOFF_S = 2.0
@@ -76,23 +78,39 @@ class RedisLimits:
 
     def spend(self, key: str, rate_per_s: float, burst: int) -> tuple[bool, float] | None:
         """One unit of ``key``'s bucket: (allowed, tokens left), or None if Redis is down."""
+        answer = self.call(lambda: self._script(keys=[key], args=[rate_per_s, burst]))
+        if answer is None:
+            return None
+        allowed, tokens = answer
+        return bool(int(allowed)), float(tokens)
+
+    def call(self, command: Callable[[], T]) -> T | None:
+        """``command()`` (Redis calls), or None while Redis does not answer.
+
+        A failure starts :data:`OUTAGE_BACKOFF_S` without Redis calls (logged once).
+        """
         if time.monotonic() < self._down_until:
             return None
         try:
-            allowed, tokens = self._script(keys=[key], args=[rate_per_s, burst])
+            return command()
         except self._redis_error as exc:
             with self._lock:
                 first = time.monotonic() >= self._down_until
                 self._down_until = time.monotonic() + OUTAGE_BACKOFF_S
             if first:
                 logger.warning(
-                    "Redis rate limits unavailable (%s): requests are %s for %.0f s",
+                    "Redis limits unavailable (%s): requests are %s for %.0f s",
                     type(exc).__name__,
                     "let through" if self.outage == "open" else "refused",
                     OUTAGE_BACKOFF_S,
                 )
             return None
-        return bool(int(allowed)), float(tokens)
+
+    def unavailable(self) -> BackendUnavailable:
+        """The error of the ``closed`` outage policy."""
+        return BackendUnavailable(
+            "rate limits are unavailable; retry shortly", retry_after_s=math.ceil(OUTAGE_BACKOFF_S)
+        )
 
 
 class RedisTokenBucket:
@@ -117,10 +135,7 @@ class RedisTokenBucket:
         answer = self._limits.spend(self._prefix + key, self.rate_per_s, self.burst)
         if answer is None:
             if self._limits.outage == "closed":
-                raise BackendUnavailable(
-                    "rate limits are unavailable; retry shortly",
-                    retry_after_s=math.ceil(OUTAGE_BACKOFF_S),
-                )
+                raise self._limits.unavailable()
             return
         allowed, tokens = answer
         if not allowed:

@@ -45,12 +45,13 @@ class AccountSettings(BaseModel):
     #: never spend from it.
     failed_auth_per_minute: float = Field(default=30.0, gt=0)
     failed_auth_burst: int = Field(default=10, ge=1)
-    #: Share the rate limits above (API requests, logins, failed authentications) among
-    #: all ingress replicas through Redis, e.g. ``redis://127.0.0.1:6379/0``. Unset:
-    #: each replica limits on its own, so N replicas allow N times each budget.
+    #: Share the rate limits above (API requests, logins, failed authentications) and
+    #: the per-user in-flight caps (``admission.*``) among all ingress replicas through
+    #: Redis, e.g. ``redis://127.0.0.1:6379/0``. Unset: each replica limits on its own,
+    #: so N replicas allow N times each budget.
     redis_url: str | None = None
-    #: When Redis does not answer: ``open`` lets requests through (logged), ``closed``
-    #: refuses them with 503 + ``Retry-After``.
+    #: When Redis does not answer: ``open`` lets requests through (logged; in-flight
+    #: caps per replica), ``closed`` refuses them with 503 + ``Retry-After``.
     redis_outage: Literal["open", "closed"] = "open"
     #: A reservation (or an in-flight idempotency key) older than this is abandoned:
     #: its credits are released, the key may be reused. Keep it above the longest request.
@@ -58,6 +59,7 @@ class AccountSettings(BaseModel):
     #: Credit holds and ``Idempotency-Key`` claims of running requests are renewed by
     #: their process every third of this; once a process is gone (a killed ingress
     #: replica) they are released, and the key freed, this long after its last renewal.
+    #: The same for the in-flight leases in Redis (``redis_url``).
     hold_lease_s: int = Field(default=30, ge=3)
     #: Completed ``Idempotency-Key`` responses are kept this long for replay.
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
-from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
+from ray.serve.handle import DeploymentHandle, DeploymentResponse, DeploymentResponseGenerator
 
 from serve_app.deployments.media_transfer import ship
 from serve_app.engines.base import GenerationRequest, GenerationResult
@@ -83,8 +84,11 @@ def job_runner_waker(runner: DeploymentHandle) -> Callable[[], object]:
 class HandleVision(HandleModel):
     """:class:`~serve_app.pipeline.backends.VisionBackend`: FrameExtractor → model.
 
-    The extractor's response is passed to the model call by reference, so the frame
-    array moves replica-to-replica through the object store, never via the ingress.
+    The model is called once the extractor's frames exist (:func:`produced`), with
+    their ``ObjectRef``: the frame array moves replica-to-replica through the object
+    store, never via the ingress, and the model's handle counts the request as
+    ongoing for the model's share only, not while its frames are decoded (what the
+    deployments autoscale on, and what ``/api/stats`` shows per deployment).
     A media file (a path on the ingress's node) is shipped through the object store
     first (:mod:`~serve_app.deployments.media_transfer`): no replica reads another
     node's disk.
@@ -102,16 +106,16 @@ class HandleVision(HandleModel):
     async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
         try:
             media = await ship(job.media)
-            with (
-                self._dispatched.track(self._frames.deployment_name),
-                self._dispatched.track(self._model.deployment_name),
-            ):
-                frames = self._frames.extract.remote(
-                    media, job.spec, profile, job.request_id, job.media_info
+            with self._dispatched.track(self._frames.deployment_name):
+                frames = await produced(
+                    self._frames.extract.remote(
+                        media, job.spec, profile, job.request_id, job.media_info
+                    )
                 )
-                # The model needs the frames, not the file: inline media (up to
-                # inline_media_bytes) would otherwise be copied to its replica too.
-                prompt_only = dataclasses.replace(job, media=b"")
+            # The model needs the frames, not the file: inline media (up to
+            # inline_media_bytes) would otherwise be copied to its replica too.
+            prompt_only = dataclasses.replace(job, media=b"")
+            with self._dispatched.track(self._model.deployment_name):
                 answer: ChatAnswer = await self._model.describe.remote(frames, prompt_only)
         except Exception as exc:
             raise domain_error(exc) from None
@@ -121,10 +125,7 @@ class HandleVision(HandleModel):
         """Each medium on a FrameExtractor replica; the frames go to the model by reference."""
         try:
             frames = await self._extract_chat_media(job, profile)
-            with (
-                self._dispatched.track(self._frames.deployment_name),
-                self._dispatched.track(self._model.deployment_name),
-            ):
+            with self._dispatched.track(self._model.deployment_name):
                 answer: ChatAnswer = await self._model.chat.remote(job.without_media(), *frames)
         except Exception as exc:
             raise domain_error(exc) from None
@@ -155,13 +156,13 @@ class HandleVision(HandleModel):
             if not finished:
                 stream.cancel()
 
-    async def _extract_chat_media(self, job: ChatJob, profile: ModelProfile) -> list[Any]:
-        """One extractor call per medium, in parallel (their responses, not awaited).
+    async def _extract_chat_media(self, job: ChatJob, profile: ModelProfile) -> list[ray.ObjectRef]:
+        """One extractor call per medium, in parallel; their results once produced.
 
         A file travels apart from its :class:`ChatMedia` (as a top-level argument Ray
         resolves to the array on the extractor's node).
         """
-        calls = []
+        calls: list[Any] = []  # DeploymentResponses (not streams)
         for item in job.media:
             if isinstance(item.source, Path):
                 shipped = await ship(item.source)
@@ -171,7 +172,28 @@ class HandleVision(HandleModel):
                 )
             else:
                 calls.append(self._frames.extract_chat_media.remote(item, profile, job.request_id))
-        return calls
+        with self._dispatched.track(self._frames.deployment_name):
+            return list(await asyncio.gather(*(produced(call) for call in calls)))
+
+
+async def produced(
+    response: DeploymentResponse[Any] | DeploymentResponseGenerator[Any],
+) -> ray.ObjectRef:
+    """``response``'s result once its replica has made it, as a reference.
+
+    Not fetched: the value stays in the object store of the replica's node (an error
+    too, raised where the reference is resolved). A later call that takes the
+    reference as a top-level argument gets the value on its own replica. Cancelling
+    the wait cancels the call.
+    """
+    if not isinstance(response, DeploymentResponse):
+        raise TypeError("a streaming call has no single result to pass on")
+    try:
+        ref: ray.ObjectRef = await response._to_object_ref()
+        return await ref._ready()
+    except asyncio.CancelledError:
+        response.cancel()
+        raise
 
 
 def domain_error(exc: BaseException) -> BaseException:

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_app.accounts.context import AccountsContext
-from serve_app.accounts.in_flight import InFlightCaps, InFlightLease
+from serve_app.accounts.in_flight import Lease
 from serve_app.accounts.settings import AdmissionSettings
 from serve_app.errors import (
     AuthenticationFailed,
@@ -74,7 +74,7 @@ class AdmissionMiddleware:
         self._settings = settings
         self._clock = clock
         self._anonymous = 0
-        self._caps = InFlightCaps(
+        self._caps = accounts.in_flight_caps(
             settings.max_requests_in_flight_per_user,
             settings.max_bytes_in_flight_per_user,
             settings.retry_after_s,
@@ -90,11 +90,12 @@ class AdmissionMiddleware:
             await _refuse(exc, scope, receive, send)
             return
         declared = _declared_length(scope)
-        lease: InFlightLease | None = None
+        lease: Lease | None = None
         if user_id is not None:
             try:
-                lease = self._caps.admit(user_id, declared or 0)
-            except RateLimited as exc:
+                # A Redis round trip when the caps are shared: off the event loop.
+                lease = await asyncio.to_thread(self._caps.admit, user_id, declared or 0)
+            except (RateLimited, BackendUnavailable) as exc:
                 await _refuse(exc, scope, receive, send)
                 return
         else:
@@ -111,7 +112,7 @@ class AdmissionMiddleware:
             await body.run(scope, receive, send)
         finally:
             if lease is not None:
-                lease.release()
+                await asyncio.to_thread(lease.release)
             else:
                 self._anonymous -= 1
 
@@ -155,7 +156,7 @@ class _GuardedBody:
         app: ASGIApp,
         settings: AdmissionSettings,
         clock: Callable[[], float],
-        lease: InFlightLease | None,
+        lease: Lease | None,
         length_known: bool,
     ):
         self._app = app
@@ -185,8 +186,9 @@ class _GuardedBody:
                 self._received += size
                 if self._lease is not None and not self._length_known:
                     try:
+                        # Shared caps reserve a MiB per Redis call, not one per chunk.
                         self._lease.grow(size)
-                    except RateLimited as exc:
+                    except (RateLimited, BackendUnavailable) as exc:
                         raise self._abort(exc) from None
                 if not message.get("more_body", False):
                     self._body_done = True

@@ -1,7 +1,7 @@
 """Autoscaling observed on the real graph: replicas over time under load and backlog.
 
 The graph (tests/support/autoscaling.py) has delays of seconds: the model and the
-FrameExtractor scale on ongoing requests (2 per replica, 1 to 2 replicas), JobRunner on
+FrameExtractor scale on ongoing requests (6 and 2 per replica, 1 to 2 replicas), JobRunner on
 the job backlog through :class:`~serve_app.deployments.autoscaling.BacklogPolicy`
 (1 job per replica, 0 to 2 replicas). ``serve.status()`` is sampled throughout; a
 failed wait prints the timeline.
@@ -16,17 +16,20 @@ import pytest
 
 from serve_app.app import AppArgs, ModelEntry, build_graph
 from tests.support.autoscaling import (
+    DECODE_HEAVY_FIELDS,
     JOB_SETTINGS,
     Timeline,
+    autoscaling_profile,
+    decode_heavy_video,
     graph_options,
     job_statuses,
     ramp,
     submit_jobs,
     upload,
 )
-from tests.support.graphs import FAST_ACCOUNTS, create_api_token, tiny_profile
+from tests.support.graphs import FAST_ACCOUNTS, create_api_token
 from tests.support.job_videos import make_astronaut_video
-from tests.support.media_files import make_image, make_video
+from tests.support.media_files import make_image
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -56,7 +59,7 @@ def url(ray_serve: int, tiny_model_dir: Path, settings, token) -> Iterator[str]:
     from ray import serve
 
     # One request at a time per model replica (no Serve batching): requests queue there.
-    model = ModelEntry(profile=tiny_profile(tiny_model_dir, max_new_tokens=32), max_batch_size=1)
+    model = ModelEntry(profile=autoscaling_profile(tiny_model_dir), max_batch_size=1)
     args = AppArgs(models=[model], story_model=None, settings=settings)
     serve.run(build_graph(args, graph_options()), name=APP, route_prefix=PREFIX)
     try:
@@ -77,8 +80,8 @@ def media(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("media")
     return {
         "image": make_image(root / "small.jpg", "jpeg", 96, 64),
-        # Decode-heavy, model-light: 240 720p frames decoded for 2 sampled ones.
-        "video": make_video(root / "long.mp4", frames=240, width=1280, height=720),
+        # Decode-heavy, model-light: ~1900 720p frames decoded for 32 tiny ones.
+        "video": decode_heavy_video(root),
         "job_video": make_astronaut_video(root / "job.mp4", frames=90),
     }
 
@@ -99,23 +102,17 @@ def test_the_model_scales_out_and_back_under_describe_requests(
     assert set(timeline.counts(FRAMES)) == {1}, timeline.table()
 
 
-@pytest.mark.skip(
-    reason="not observed yet: under 4 clients of 720p videos (2 frames sampled) the "
-    "FrameExtractor's ongoing count stayed under its target of 2 while the model's "
-    "(which includes the decode wait of chained calls) did not; needs a heavier decode "
-    "share per request (issue 18, item 4; see the report)"
-)
 def test_the_frame_extractor_scales_under_decode_heavy_requests(
     url: str, token: str, timeline: Timeline, media: dict[str, Path]
 ) -> None:
-    decode = {"interval": "120"}
+    fields = DECODE_HEAVY_FIELDS
     result = ramp(
-        timeline, url, token, media["video"], [(4, 3)], "decode", decode, until=(FRAMES, 2, 60)
+        timeline, url, token, media["video"], [(6, 3)], "decode", fields, until=(FRAMES, 2, 60)
     )
     assert not result.errors and result.ok
     timeline.wait_for(FRAMES, lambda n: n == 1, 30, "scaled back to 1")
-    assert max(timeline.counts(FRAMES, "decode x4")) >= 2, timeline.table()
-    assert set(timeline.counts(MODEL, "decode x4")) == {1}, timeline.table()
+    assert max(timeline.counts(FRAMES, "decode x6")) >= 2, timeline.table()
+    assert set(timeline.counts(MODEL, "decode x6")) == {1}, timeline.table()
 
 
 def test_job_runners_follow_the_backlog_from_zero_and_back(

@@ -21,6 +21,10 @@ from typing import Any
 import httpx
 
 from serve_app.deployments.autoscaling import backlog_autoscaling_config
+from serve_app.engines.profile import ModelProfile
+from serve_app.media.budget import PixelBudget
+from tests.support.graphs import tiny_profile
+from tests.support.media_files import loop_video, make_video
 
 #: Replicas and handles push autoscaling metrics this often (Ray's default is 10 s).
 FAST_METRICS_ENV = {
@@ -51,11 +55,11 @@ def graph_options(max_replicas: int = 2) -> dict[str, dict[str, Any]]:
     replica) scale on ongoing requests, JobRunner on the job backlog (1 job per
     replica, down to zero).
 
-    The model's target is higher because the Ingress chains its call to the
-    FrameExtractor's response: Serve counts a describe request as ongoing at the model
-    from the moment it is sent, while its frames are still being decoded. The model's
-    count is the whole request's concurrency, the FrameExtractor's only the decoding
-    share (docs/operations.md, Autoscaling).
+    Serve counts a request at a stage only while that stage has it: the Ingress calls
+    the model once the FrameExtractor's frames exist (``handles.produced``). The
+    model's replica serves one request at a time (``max_batch_size: 1``), so requests
+    queue there under any load; its higher target keeps it at one replica under the
+    2-client step and the decode-heavy ramp (at most 6 requests in all).
     """
     on_requests = {"min_replicas": 1, "max_replicas": max_replicas, **_TIMING}
     return {
@@ -79,6 +83,25 @@ def graph_options(max_replicas: int = 2) -> dict[str, dict[str, Any]]:
             ),
         ),
     }
+
+
+#: Video frames the model gets: tiny, so that decoding, not the model, is what a
+#: long video costs (images keep the default budget).
+SMALL_FRAMES = PixelBudget(video_min_pixels=4 * 28 * 28, video_max_pixels=4 * 28 * 28)
+#: Decode-heavy requests: ``interval`` on :func:`decode_heavy_video` keeps 32 frames
+#: spread over all its GOPs, so the FrameExtractor decodes nearly every frame.
+DECODE_HEAVY_FIELDS = {"interval": "60"}
+
+
+def autoscaling_profile(model_dir: Path) -> ModelProfile:
+    """The tiny model, 32 new tokens, small video frames (:data:`SMALL_FRAMES`)."""
+    return tiny_profile(model_dir, max_new_tokens=32).model_copy(update={"pixels": SMALL_FRAMES})
+
+
+def decode_heavy_video(root: Path) -> Path:
+    """A 64 s 720p video (1920 frames, 8 GOPs): an 8 s clip encoded once, looped."""
+    clip = make_video(root / "clip.mp4", frames=240, width=1280, height=720, pattern="photo")
+    return loop_video(clip, root / "long.mp4", copies=8)
 
 
 #: Job settings of the graph: one job per runner replica at a time, quick polls.

@@ -222,6 +222,27 @@ def _mux_tone(
     out.mux(stream.encode(None))
 
 
+def loop_video(src: str | Path, dst: str | Path, copies: int) -> Path:
+    """``src``'s video played ``copies`` times, remuxed without re-encoding (fast).
+
+    A long video for decode-heavy tests without the cost of encoding every frame:
+    each copy starts with ``src``'s keyframe, so decoding the result costs ``copies``
+    times decoding ``src``.
+    """
+    with av.open(str(src)) as source, av.open(str(dst), "w", format="mp4") as out:
+        stream = source.streams.video[0]
+        target = out.add_stream_from_template(stream)
+        packets = [p for p in source.demux(stream) if p.size > 0]
+        times = [(p.pts or 0, p.dts or 0) for p in packets]
+        span = max(pts for pts, _ in times) + (packets[-1].duration or 1)
+        for copy in range(copies):
+            for packet, (pts, dts) in zip(packets, times, strict=True):
+                packet.stream = target
+                packet.pts, packet.dts = pts + copy * span, dts + copy * span
+                out.mux(packet)
+    return Path(dst)
+
+
 def make_audio_only(path: str | Path, container: str = "mkv", seconds: float = 1.0) -> Path:
     """A container with one audio stream and no video."""
     path = Path(path)
