@@ -28,7 +28,14 @@ from serve_app.errors import BackendUnavailable, ServeAppError
 from serve_app.frame_models.resolved import DetectorModel
 from serve_app.frame_models.results import FrameResult
 from serve_app.media.detect import MediaSource
-from serve_app.pipeline.protocol import ChatAnswer, ChatEvent, ChatJob, ChatStream, DescribeJob
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatEvent,
+    ChatJob,
+    ChatStream,
+    DescribeJob,
+    PromptContext,
+)
 from serve_app.speech.base import Transcript
 
 READINESS_TIMEOUT_S = 3.0
@@ -98,7 +105,10 @@ class HandleVision(HandleModel):
         super().__init__(model, dispatched)
         self._frames = frame_extractor
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
+    async def describe(
+        self, job: DescribeJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
+        """``context`` is awaited here while the extractor decodes (the frames stay there)."""
         try:
             media = await ship(job.media)
             with (
@@ -108,6 +118,12 @@ class HandleVision(HandleModel):
                 frames = self._frames.extract.remote(
                     media, job.spec, profile, job.request_id, job.media_info
                 )
+                if context is not None:
+                    try:
+                        job = job.with_context(await context)
+                    except BaseException:
+                        frames.cancel()
+                        raise
                 # The model needs the frames, not the file: inline media (up to
                 # inline_media_bytes) would otherwise be copied to its replica too.
                 prompt_only = dataclasses.replace(job, media=b"")

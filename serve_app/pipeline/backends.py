@@ -20,6 +20,7 @@ from serve_app.pipeline.protocol import (
     ChatJob,
     ChatStream,
     DescribeJob,
+    PromptContext,
     SampledVideo,
 )
 from serve_app.pipeline.steps import chat_request, extract, extract_chat_media, generation_request
@@ -28,8 +29,13 @@ from serve_app.pipeline.steps import chat_request, extract, extract_chat_media, 
 class VisionBackend(ModelBackend, Protocol):
     """A multimodal model plus the frame extraction that feeds it."""
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
-        """Extract frames from ``job.media`` within ``profile``'s budget and describe them."""
+    async def describe(
+        self, job: DescribeJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
+        """Extract frames from ``job.media`` within ``profile``'s budget and describe them.
+
+        ``context`` is awaited while the frames are extracted; its text joins the prompt.
+        """
         ...
 
     async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
@@ -48,10 +54,17 @@ class InProcessVision(EngineBackend):
         super().__init__(engine)
         self._limits = limits
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
-        batch = await asyncio.to_thread(
+    async def describe(
+        self, job: DescribeJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
+        extracting = asyncio.to_thread(
             extract, job.media, job.spec, profile, self._limits, job.media_info
         )
+        if context is None:
+            batch = await extracting
+        else:
+            batch, text = await asyncio.gather(extracting, context)
+            job = job.with_context(text)
         result = await self.engine.generate(generation_request(batch, job, profile))
         return ChatAnswer(result, videos_of([batch]))
 

@@ -10,7 +10,13 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.backends import InProcessVision, VisionBackend
 from serve_app.pipeline.catalog import ModelCatalog
-from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatStream, DescribeJob
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatJob,
+    ChatStream,
+    DescribeJob,
+    PromptContext,
+)
 
 
 class DescribePipeline(ModelCatalog[VisionBackend]):
@@ -33,9 +39,9 @@ class DescribePipeline(ModelCatalog[VisionBackend]):
         }
         return cls(backends, default_model)
 
-    async def describe(self, job: DescribeJob) -> ChatAnswer:
+    async def describe(self, job: DescribeJob, context: PromptContext | None = None) -> ChatAnswer:
         profile, backend = self.model(job.model)
-        return await backend.describe(job, profile)
+        return await backend.describe(job, profile, context)
 
     async def chat(self, job: ChatJob) -> ChatAnswer:
         profile, backend = self.model(job.model)

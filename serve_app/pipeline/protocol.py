@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +31,17 @@ class DescribeJob:
     request_id: str = ""
     #: What the ingress's probe found, so the extractor need not probe again.
     media_info: MediaInfo | None = None
+
+    def with_context(self, text: str) -> DescribeJob:
+        """The job with ``text`` (a video's speech) after its prompt; unchanged if empty."""
+        if not text:
+            return self
+        return replace(self, prompt=f"{self.prompt}\n\n{text}")
+
+
+#: Text for a describe prompt that is only ready later (a video's speech, transcribed
+#: while the frames are extracted): awaited after extraction starts, before the model.
+PromptContext = Awaitable[str]
 
 
 @dataclass(frozen=True)
@@ -151,8 +162,12 @@ class Pipeline(Protocol):
         """The profile of model ``name``; :class:`UnknownModel` if none."""
         ...
 
-    async def describe(self, job: DescribeJob) -> ChatAnswer:
-        """Extract frames from ``job.media`` and describe them with ``job.model``."""
+    async def describe(self, job: DescribeJob, context: PromptContext | None = None) -> ChatAnswer:
+        """Extract frames from ``job.media`` and describe them with ``job.model``.
+
+        ``context``: awaited while the frames are extracted; its text follows the
+        prompt (:meth:`DescribeJob.with_context`).
+        """
         ...
 
     async def chat(self, job: ChatJob) -> ChatAnswer:
