@@ -132,10 +132,13 @@ class HandleVision(HandleModel):
             raise domain_error(exc) from None
         return answer
 
-    async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
+    async def chat(
+        self, job: ChatJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
         """Each medium on a FrameExtractor replica; the frames go to the model by reference."""
         try:
             frames = await self._extract_chat_media(job, profile)
+            job = await _with_context(job, frames, context)
             with (
                 self._dispatched.track(self._frames.deployment_name),
                 self._dispatched.track(self._model.deployment_name),
@@ -145,7 +148,9 @@ class HandleVision(HandleModel):
             raise domain_error(exc) from None
         return answer
 
-    async def chat_stream(self, job: ChatJob, profile: ModelProfile) -> ChatStream:
+    async def chat_stream(
+        self, job: ChatJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatStream:
         """The model's streaming handle; closing this iterator cancels the Serve call.
 
         Serve turns the cancel into a ``CancelledError`` inside the model replica's
@@ -153,6 +158,7 @@ class HandleVision(HandleModel):
         """
         try:
             frames = await self._extract_chat_media(job, profile)
+            job = await _with_context(job, frames, context)
         except Exception as exc:
             raise domain_error(exc) from None
         stream: DeploymentResponseGenerator[ChatEvent] = self._model.options(
@@ -187,6 +193,18 @@ class HandleVision(HandleModel):
             else:
                 calls.append(self._frames.extract_chat_media.remote(item, profile, job.request_id))
         return calls
+
+
+async def _with_context(job: ChatJob, frames: list[Any], context: PromptContext | None) -> ChatJob:
+    """``job`` with ``context``'s text, awaited while the extractors run (cancelled on failure)."""
+    if context is None:
+        return job
+    try:
+        return job.with_context(await context)
+    except BaseException:
+        for call in frames:
+            call.cancel()
+        raise
 
 
 def domain_error(exc: BaseException) -> BaseException:

@@ -99,6 +99,7 @@ def get_chat(request: Request) -> ChatCompletions:
             get_accounts(request),
             context.settings.chat_config,
             text_models=(story.writer,) if story is not None else (),
+            speech=context.speech,
         )
         request.app.state.chat = chat
     return chat

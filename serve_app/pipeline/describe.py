@@ -43,13 +43,13 @@ class DescribePipeline(ModelCatalog[VisionBackend]):
         profile, backend = self.model(job.model)
         return await backend.describe(job, profile, context)
 
-    async def chat(self, job: ChatJob) -> ChatAnswer:
+    async def chat(self, job: ChatJob, context: PromptContext | None = None) -> ChatAnswer:
         profile, backend = self.model(job.model)
-        return await backend.chat(job, profile)
+        return await backend.chat(job, profile, context)
 
-    async def chat_stream(self, job: ChatJob) -> ChatStream:
+    async def chat_stream(self, job: ChatJob, context: PromptContext | None = None) -> ChatStream:
         profile, backend = self.model(job.model)
-        stream = backend.chat_stream(job, profile)
+        stream = backend.chat_stream(job, profile, context)
         try:
             async for event in stream:
                 yield event

@@ -6,6 +6,8 @@ Qwen2.5-VL (wrapped to record the prompts it got), espeak-ng speech at known tim
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from serve_app.accounts.context import AccountsContext, open_accounts
 from serve_app.config import Settings
+from serve_app.engines.base import MediaSlot
 from serve_app.http.app import create_app
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.describe import DescribePipeline
@@ -58,7 +61,9 @@ def accounts(settings: Settings) -> AccountsContext:
 class App:
     """The real app over the tiny model (prompts recorded), with or without speech."""
 
-    def __init__(self, tiny_engine, settings: Settings, accounts: AccountsContext, speech) -> None:
+    def __init__(
+        self, tiny_engine, settings: Settings, accounts: AccountsContext, speech, user: str
+    ) -> None:
         profile, engine = tiny_engine
         self.vision = RecordingEngine(engine)
         self.writer = RecordingEngine(engine)
@@ -66,7 +71,7 @@ class App:
         pipeline = DescribePipeline.in_process(models, profile.name, settings.media)
         story = StoryPipeline.in_process(pipeline, profile, self.writer)
         app = create_app(pipeline, settings, accounts, story=story, speech=speech)
-        self.headers = bearer(accounts, "alice", 1000)
+        self.headers = bearer(accounts, user, 1000)
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://test",
@@ -88,14 +93,14 @@ class App:
 
 @pytest.fixture
 async def app(tiny_engine, settings, accounts, speech) -> AsyncIterator[App]:
-    built = App(tiny_engine, settings, accounts, speech)
+    built = App(tiny_engine, settings, accounts, speech, "alice")
     yield built
     await built.client.aclose()
 
 
 @pytest.fixture
 async def app_without_speech(tiny_engine, settings, accounts) -> AsyncIterator[App]:
-    built = App(tiny_engine, settings, accounts, None)
+    built = App(tiny_engine, settings, accounts, None, "bob")
     yield built
     await built.client.aclose()
 
@@ -212,3 +217,73 @@ async def test_story_without_audio_has_no_transcript_key(
     response = await app.story(bad, audio="transcribe")
     assert response.status_code == 200, response.text
     assert response.json()["transcript"]["skipped"] == "audio skipped: the audio track is corrupt"
+
+
+# -- /v1/chat/completions: the "audio" extension field ---------------------------------
+
+
+def chat_body(path: Path, **extra: object) -> dict:
+    url = f"data:video/mp4;base64,{base64.b64encode(path.read_bytes()).decode()}"
+    content = [
+        {"type": "video_url", "video_url": {"url": url}},
+        {"type": "text", "text": "What is said?"},
+    ]
+    return {
+        "model": "tiny-qwen2.5-vl",
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": 4,
+        **extra,
+    }
+
+
+async def test_chat_transcribes_and_the_speech_follows_the_video(
+    app: App, speech_video: SpeechVideo
+) -> None:
+    body = chat_body(speech_video.path, audio="transcribe")
+    response = await app.client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    transcript = response.json()["transcript"]
+    assert transcript["skipped"] is None
+    assert jiwer.wer(speech_video.reference, spoken_words(transcript)) < WER_THRESHOLD
+    (request,) = app.vision.requests
+    (turn,) = request.conversation
+    assert turn.parts[0] is MediaSlot.VIDEO
+    assert turn.parts[1].startswith("Speech in the video")
+    assert transcript["segments"][0]["text"] in turn.parts[1]
+    assert turn.parts[2] == "What is said?"
+
+
+async def test_chat_stream_carries_the_transcript_in_its_first_chunk(
+    app: App, speech_video: SpeechVideo, tmp_path: Path
+) -> None:
+    bad = corrupt_audio_packets(speech_video.path, tmp_path / "bad.mp4")
+    body = chat_body(bad, audio="transcribe", stream=True)
+    response = await app.client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in response.text.splitlines()
+        if line.startswith("data: {")
+    ]
+    assert events[0]["transcript"] == {
+        "segments": [],
+        "skipped": "audio skipped: the audio track is corrupt",
+    }
+    assert all("transcript" not in e for e in events[1:])
+
+
+async def test_chat_without_audio_has_no_transcript_and_off_server_is_400(
+    app: App, app_without_speech: App, speech_video: SpeechVideo
+) -> None:
+    response = await app.client.post("/v1/chat/completions", json=chat_body(speech_video.path))
+    assert response.status_code == 200, response.text
+    assert "transcript" not in response.json()
+    assert all(
+        isinstance(p, MediaSlot) or "Speech" not in p
+        for p in app.vision.requests[0].conversation[0].parts
+    )
+    body = chat_body(speech_video.path, audio="transcribe")
+    response = await app_without_speech.client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == NOT_ENABLED
+    assert response.json()["error"]["param"] == "audio"
