@@ -54,7 +54,9 @@ class AnalyzeResponse(BaseModel):
         None, description="For a video: the frames the model saw (null for an image)."
     )
     transcript: TranscriptReport | None = Field(
-        None, description="With audio=transcribe only: the video's speech the model saw."
+        None,
+        description="With audio=transcribe only (absent otherwise): the speech the model saw.",
+        exclude_if=lambda value: value is None,
     )
 
 
