@@ -18,6 +18,8 @@ from serve_app.analysis.describe import describe, prepare
 from serve_app.analysis.params import AnalyzeParams, CheckedParams
 from serve_app.analysis.settings import AnalysisSettings
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.pipeline.speech import AudioMode, transcript_report
+from serve_app.speech.backend import SpeechBackend
 from serve_app.storage.spool import SpooledFile
 
 
@@ -47,6 +49,7 @@ async def analyze_charged(
     idempotency_key: str | None = None,
     request_id: str = "",
     sha256: str | None = None,
+    speech: SpeechBackend | None = None,
 ) -> ChargedResult:
     """Probe ``upload`` (no credits yet), then charge and describe it.
 
@@ -55,6 +58,7 @@ async def analyze_charged(
             fingerprint); ``checked`` is their checked form.
         sha256: the file's digest when the caller already has it. Without it the file
             is hashed only when an ``Idempotency-Key`` needs the fingerprint.
+        speech: the speech backend ``checked.audio == transcribe`` needs.
 
     Raises:
         UnsupportedMedia, MediaTooLarge, MediaRejected: before any credit is reserved.
@@ -65,8 +69,10 @@ async def analyze_charged(
     request_fp = ""
     if idempotency_key is not None:
         digest = sha256 or await asyncio.to_thread(file_sha256, upload.path)
+        # ``audio`` joins the fingerprint only when set, so older keys stay valid.
+        audio = () if checked.audio is AudioMode.OFF else (checked.audio.value,)
         request_fp = fingerprint(
-            "POST /api/analyze", digest, params.prompt, params.model, str(params.interval)
+            "POST /api/analyze", digest, params.prompt, params.model, str(params.interval), *audio
         )
     async with charge(
         accounts, user, idempotency_key=idempotency_key, fingerprint=request_fp
@@ -74,7 +80,15 @@ async def analyze_charged(
         if bill.replay is not None:
             return ChargedResult(bill.replay.body, bill.replay.status_code, replayed=True)
         with accounts.in_flight.track():
-            outcome = await describe(pipeline, upload, prepared, settings, request_id=request_id)
+            outcome = await describe(
+                pipeline,
+                upload,
+                prepared,
+                settings,
+                request_id=request_id,
+                speech=speech,
+                audio=checked.audio,
+            )
         body = {
             "result": outcome.text,
             "tokens_used": bill.cost,
@@ -82,5 +96,7 @@ async def analyze_charged(
         }
         if outcome.video is not None:  # an added key: the documented shape stays as it was
             body["sampling"] = outcome.video.report()
+        if outcome.audio is not None:  # added with audio=transcribe only
+            body["transcript"] = transcript_report(outcome.audio)
         bill.record(body)
     return ChargedResult(body)

@@ -17,8 +17,11 @@ from serve_app.analysis.params import CheckedParams
 from serve_app.analysis.settings import AnalysisSettings
 from serve_app.engines.base import GenerationResult
 from serve_app.media.extract import MediaInfo, inspect_media
+from serve_app.media.frames import MediaKind
 from serve_app.media.sampling import SamplingSpec
 from serve_app.pipeline.protocol import DescribeJob, Pipeline, SampledVideo, media_ref_for
+from serve_app.pipeline.speech import AudioMode, Listening, image_outcome
+from serve_app.speech.backend import AudioOutcome, SpeechBackend
 from serve_app.storage.spool import SpooledFile
 
 
@@ -40,6 +43,8 @@ class AnalysisOutcome:
     generation: GenerationResult
     #: What was sampled from a video (None for an image).
     video: SampledVideo | None = None
+    #: The speech (``audio=transcribe`` only; skipped with the reason where it failed).
+    audio: AudioOutcome | None = None
 
 
 async def prepare(
@@ -67,8 +72,14 @@ async def describe(
     prepared: PreparedAnalysis,
     settings: AnalysisSettings,
     request_id: str = "",
+    speech: SpeechBackend | None = None,
+    audio: AudioMode = AudioMode.OFF,
 ) -> AnalysisOutcome:
     """Describe an upload that :func:`prepare` accepted.
+
+    With ``audio=transcribe`` (``speech`` required) a video's speech is transcribed
+    while its frames are extracted and its timed lines join the prompt; an image's
+    ``audio`` is ignored (the outcome says so).
 
     Raises:
         BackendUnavailable, GenerationFailed: from the model (an empty answer is a
@@ -83,11 +94,26 @@ async def describe(
         request_id=request_id,
         media_info=prepared.media,
     )
-    answer = await pipeline.describe(job)
+    listening: Listening | None = None
+    heard: AudioOutcome | None = None
+    if audio is AudioMode.TRANSCRIBE and speech is not None:
+        if prepared.media.kind is MediaKind.VIDEO:
+            listening = Listening(speech, media, request_id)
+        else:
+            heard = image_outcome()
+    try:
+        context = None if listening is None else listening.context
+        answer = await pipeline.describe(job, context)
+        if listening is not None:
+            heard = await listening.outcome()
+    finally:
+        if listening is not None:
+            listening.cancel()
     return AnalysisOutcome(
         text=answer.generation.text.strip(),
         model=prepared.model,
         media=prepared.media,
         generation=answer.generation,
         video=answer.videos[0] if answer.videos else None,
+        audio=heard,
     )

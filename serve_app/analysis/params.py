@@ -8,15 +8,18 @@ from serve_app.analysis.settings import AnalysisSettings
 from serve_app.errors import InvalidRequest, UnknownModel
 from serve_app.media.frames import MediaKind
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.pipeline.speech import AudioMode, check_audio
+from serve_app.speech.backend import SpeechBackend
 
 
 @dataclass(frozen=True)
 class AnalyzeParams:
-    """As the client sent them (``prompt``, ``model_path``, ``interval``)."""
+    """As the client sent them (``prompt``, ``model_path``, ``interval``, ``audio``)."""
 
     prompt: str | None = None
     model: str | None = None
     interval: int | None = None
+    audio: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class CheckedParams:
     model: str
     interval: int
     prompt: str | None
+    audio: AudioMode = AudioMode.OFF
 
     def prompt_for(self, kind: MediaKind, settings: AnalysisSettings) -> str:
         if self.prompt:
@@ -39,13 +43,17 @@ class CheckedParams:
 
 
 def check_params(
-    pipeline: Pipeline, params: AnalyzeParams, settings: AnalysisSettings
+    pipeline: Pipeline,
+    params: AnalyzeParams,
+    settings: AnalysisSettings,
+    speech: SpeechBackend | None = None,
 ) -> CheckedParams:
     """The model, interval and prompt to use (the checks that need no media).
 
     Raises:
         UnknownModel: the model is not configured (the message lists the valid names).
-        InvalidRequest: an interval below 1 or a prompt over ``max_prompt_chars``.
+        InvalidRequest: an interval below 1, a prompt over ``max_prompt_chars``, an
+            unknown ``audio``, or ``audio=transcribe`` without ``speech``.
     """
     model = params.model or pipeline.default_model
     if model not in pipeline.model_names:
@@ -57,4 +65,5 @@ def check_params(
     prompt = (params.prompt or "").strip()
     if params.prompt is not None and len(params.prompt) > settings.max_prompt_chars:
         raise InvalidRequest(f"prompt is longer than {settings.max_prompt_chars} characters")
-    return CheckedParams(model=model, interval=interval, prompt=prompt or None)
+    audio = check_audio(params.audio, speech)
+    return CheckedParams(model=model, interval=interval, prompt=prompt or None, audio=audio)

@@ -35,6 +35,7 @@ from serve_app.errors import (
     UnsupportedMedia,
 )
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.speech.backend import SpeechBackend
 from serve_app.storage.spool import AsyncReadable, SpooledFile, spool_upload, spooled
 from serve_app.threads import run_to_completion
 from serve_app.uploads.chunks import ChunkStore
@@ -57,6 +58,8 @@ class AnalysisServices:
     settings: AnalysisSettings
     accounts: AccountsContext
     store: ChunkStore
+    #: Speech recognition (``audio=transcribe``); ``None`` when the server has none.
+    speech: SpeechBackend | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ async def submit_analysis(
             raise InvalidRequest("send either file (or chunks) or file_path, not both")
         if not user.is_admin:
             raise PermissionDenied("file_path is for administrators only; upload the file instead")
-        checked = check_params(services.pipeline, form.params, services.settings)
+        checked = check_params(services.pipeline, form.params, services.settings, services.speech)
         return await _analyze_server_file(services, user, form, checked, form.file_path)
     if form.upload_id is not None:
         return await _receive_chunk(services, user, form, form.upload_id)
@@ -97,7 +100,7 @@ async def submit_analysis(
             "file is required (or upload_id with chunk fields; admins may send file_path)"
         )
     settings = services.settings
-    checked = check_params(services.pipeline, form.params, settings)
+    checked = check_params(services.pipeline, form.params, settings, services.speech)
     async with spooled(
         form.file, settings.spool_dir, clean_filename(form.filename), settings.max_request_bytes
     ) as upload:
@@ -129,6 +132,7 @@ async def _charged(
         idempotency_key=form.idempotency_key,
         request_id=form.request_id,
         sha256=sha256,
+        speech=services.speech,
     )
 
 
@@ -163,7 +167,7 @@ async def _receive_chunk(
         filename=clean_filename(form.filename),
     )
     store.check_request(request)
-    checked = check_params(services.pipeline, form.params, services.settings)
+    checked = check_params(services.pipeline, form.params, services.settings, services.speech)
     part = await _spool_chunk(form.file, store, user, request.chunk_number)
     try:
         receipt = await asyncio.to_thread(

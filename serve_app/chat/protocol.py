@@ -116,6 +116,8 @@ class ChatCompletionRequest(_Lenient):
     tool_choice: Any = None
     media_io_kwargs: MediaIOKwargs | None = None
     mm_processor_kwargs: MMProcessorKwargs | None = None
+    #: Extension: ``"transcribe"`` fuses the video's speech into the conversation.
+    audio: str | None = None
 
     def stop_strings(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -155,6 +157,19 @@ class SampledMedia(BaseModel):
     height: int
 
 
+class SpeechSegment(BaseModel):
+    start_s: float
+    end_s: float
+    text: str
+
+
+class SpeechTranscript(BaseModel):
+    """The video's speech (``audio: "transcribe"``); ``skipped`` says why it was not used."""
+
+    segments: list[SpeechSegment]
+    skipped: str | None = None
+
+
 class Billing(BaseModel):
     credits_charged: int
     credits_remaining: int
@@ -170,6 +185,8 @@ class ChatCompletion(BaseModel):
     #: Extensions: what was sampled from each video, and what the request cost.
     sampled_media: list[SampledMedia] = Field(default_factory=list)
     billing: Billing | None = None
+    #: Extension, only with ``audio: "transcribe"``: the video's speech.
+    transcript: SpeechTranscript | None = None
 
 
 class Delta(BaseModel):
@@ -192,6 +209,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     sampled_media: list[SampledMedia] | None = None
+    transcript: SpeechTranscript | None = None
 
 
 class ModelCard(BaseModel):

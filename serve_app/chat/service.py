@@ -21,6 +21,7 @@ from serve_app.accounts.charging import charge
 from serve_app.accounts.context import AccountsContext
 from serve_app.accounts.idempotency import fingerprint
 from serve_app.accounts.users import User
+from serve_app.chat.audio import ChatAudio, check_chat_audio
 from serve_app.chat.checks import CheckedChat, check_chat
 from serve_app.chat.media import MediaSource, load_frame, load_media
 from serve_app.chat.protocol import (
@@ -36,6 +37,7 @@ from serve_app.chat.protocol import (
     ModelCard,
     ModelList,
     SampledMedia,
+    SpeechTranscript,
     Usage,
     VideoFramesPart,
 )
@@ -56,8 +58,10 @@ from serve_app.pipeline.protocol import (
     ChatMedia,
     ChatStream,
     Pipeline,
+    PromptContext,
     SampledVideo,
 )
+from serve_app.speech.backend import SpeechBackend
 
 ENDPOINT = "POST /v1/chat/completions"
 #: Credits are reserved under this reason in the ledger.
@@ -95,6 +99,7 @@ class ChatCompletions:
 
     ``text_models`` are text-only models served beside the pipeline's vision models
     (the configured story model): they answer conversations without media.
+    ``speech`` serves the ``audio: "transcribe"`` extension (without it: 400).
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class ChatCompletions:
         config: ChatConfig,
         http: SafeHttp | None = None,
         text_models: Sequence[tuple[ModelProfile, ModelBackend]] = (),
+        speech: SpeechBackend | None = None,
     ) -> None:
         self._pipeline = pipeline
         vision = set(pipeline.model_names)
@@ -113,6 +119,7 @@ class ChatCompletions:
         self._profiles.update({name: profile for name, (profile, _) in self._text.items()})
         self._accounts = accounts
         self._config = config
+        self._speech = speech
         self._source = MediaSource(
             http=http or fetcher_for(config.chat, config.media),
             limits=config.media,
@@ -133,16 +140,16 @@ class ChatCompletions:
         ]
         return ModelList(data=cards)
 
-    def _answer(self, job: ChatJob) -> Awaitable[ChatAnswer]:
+    def _answer(self, job: ChatJob, context: PromptContext | None = None) -> Awaitable[ChatAnswer]:
         text = self._text.get(job.model)
         if text is None:
-            return self._pipeline.chat(job)
+            return self._pipeline.chat(job, context)
         return _text_answer(text[1], job)
 
-    def _answer_stream(self, job: ChatJob) -> ChatStream:
+    def _answer_stream(self, job: ChatJob, context: PromptContext | None = None) -> ChatStream:
         text = self._text.get(job.model)
         if text is None:
-            return self._pipeline.chat_stream(job)
+            return self._pipeline.chat_stream(job, context)
         return _text_stream(text[1], job)
 
     async def complete(
@@ -155,20 +162,24 @@ class ChatCompletions:
     ) -> ChatReply:
         """A whole answer (``n`` choices), charged once per choice."""
         checked = check_chat(self._profiles, request, self._config.chat)
+        mode = check_chat_audio(request.audio, self._speech)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
             async with self._charge(user, request, checked, idempotency_key) as bill:
                 if bill.replay is not None:
                     return ChatReply(bill.replay.body, replayed=True)
+                audio = ChatAudio(self._speech, job, mode, request_id)
+                cleanup.callback(audio.close)
                 with self._accounts.in_flight.track():
                     answers = await asyncio.gather(
-                        *(self._answer(_nth(job, i)) for i in range(checked.n))
+                        *(self._answer(_nth(job, i), audio.context) for i in range(checked.n))
                     )
                 completion = _completion(_completion_id(request_id), checked.model, answers)
                 completion.billing = Billing(
                     credits_charged=bill.cost, credits_remaining=bill.remaining
                 )
-                body = completion.model_dump(mode="json")
+                completion.transcript = await audio.transcript()
+                body = completion_body(completion)
                 bill.record(body)
         return ChatReply(body)
 
@@ -187,6 +198,7 @@ class ChatCompletions:
         item and still answer with an HTTP error status.
         """
         checked = check_chat(self._profiles, request, self._config.chat)
+        mode = check_chat_audio(request.audio, self._speech)
         usage_wanted = bool(request.stream_options and request.stream_options.include_usage)
         with contextlib.ExitStack() as cleanup:
             job = await self._job(checked, request_id, cleanup)
@@ -196,28 +208,31 @@ class ChatCompletions:
                         for event in replay_events(bill.replay.body, usage_wanted):
                             yield event
                         return
+                    audio = ChatAudio(self._speech, job, mode, request_id)
+                    cleanup.callback(audio.close)
                     with self._accounts.in_flight.track():
                         writer = _StreamWriter(_completion_id(request_id), checked.model)
-                        events = self._events(job, checked.n, writer, usage_wanted)
+                        events = self._events(job, checked.n, writer, usage_wanted, audio)
                         async with contextlib.aclosing(events):
                             async for event in events:
                                 yield event
                     writer.billing = Billing(
                         credits_charged=bill.cost, credits_remaining=bill.remaining
                     )
-                    bill.record(writer.completion().model_dump(mode="json"))
+                    bill.record(completion_body(writer.completion()))
             except _StreamBroken:
                 return
 
     async def _events(
-        self, job: ChatJob, n: int, writer: _StreamWriter, usage_wanted: bool
+        self, job: ChatJob, n: int, writer: _StreamWriter, usage_wanted: bool, audio: ChatAudio
     ) -> AsyncGenerator[str, None]:
         """Chunks of ``n`` choices, each ``index``-ed, as their models produce them.
 
-        Videos' sampling reports (they come first) go into the first chunk; an error
-        before it is raised (the client still gets a status), after it is an event.
+        Videos' sampling reports (they come first) and the transcript go into the first
+        chunk; an error before it is raised (the client still gets a status), after it
+        is an event.
         """
-        streams = [self._answer_stream(_nth(job, i)) for i in range(n)]
+        streams = [self._answer_stream(_nth(job, i), audio.context) for i in range(n)]
         events = merge_streams(streams) if n > 1 else _tagged(streams[0])
         started = False
         try:
@@ -235,12 +250,14 @@ class ChatCompletions:
                     writer.add_video(index, event)
                     continue
                 if not started:
+                    writer.transcript = await audio.transcript()
                     yield writer.start(n)
                     started = True
                 chunk = writer.add(index, event)
                 if chunk is not None:
                     yield chunk
             if not started:
+                writer.transcript = await audio.transcript()
                 yield writer.start(n)
             if usage_wanted:
                 yield writer.usage_chunk()
@@ -332,6 +349,7 @@ class _StreamWriter:
         self._videos: list[SampledMedia] = []
         self._last: dict[int, GenerationDelta] = {}
         self.billing: Billing | None = None
+        self.transcript: SpeechTranscript | None = None
 
     def _chunk(self, **fields: Any) -> str:
         chunk = ChatCompletionChunk(id=self._id, created=self._created, model=self._model, **fields)
@@ -348,7 +366,9 @@ class _StreamWriter:
         choices = [
             ChunkChoice(index=i, delta=Delta(role="assistant", content="")) for i in range(n)
         ]
-        return self._chunk(choices=choices, sampled_media=self._videos or None)
+        return self._chunk(
+            choices=choices, sampled_media=self._videos or None, transcript=self.transcript
+        )
 
     def add(self, index: int, event: GenerationDelta | None) -> str | None:
         """A text chunk, or choice ``index``'s last chunk when its stream ended (``None``)."""
@@ -396,6 +416,7 @@ class _StreamWriter:
             usage=self._usage(),
             sampled_media=self._videos,
             billing=self.billing,
+            transcript=self.transcript,
         )
 
 
@@ -407,6 +428,12 @@ async def _tagged(stream: ChatStream) -> AsyncGenerator[tuple[int, ChatEvent | N
         yield 0, None
     finally:
         await stream.aclose()
+
+
+def completion_body(completion: ChatCompletion) -> dict[str, Any]:
+    """The JSON body; ``transcript`` only when the request asked for the audio."""
+    exclude = {"transcript"} if completion.transcript is None else None
+    return completion.model_dump(mode="json", exclude=exclude)
 
 
 def sse(data: dict[str, Any]) -> str:
@@ -425,6 +452,7 @@ def replay_events(body: dict[str, Any], usage_wanted: bool) -> list[str]:
             **base,
             choices=[ChunkChoice(index=choice.index, delta=delta)],
             sampled_media=completion.sampled_media or None,
+            transcript=completion.transcript,
         )
         events.append(sse(chunk.model_dump(mode="json", exclude_none=True)))
         done = ChunkChoice(index=choice.index, delta=Delta(), finish_reason=choice.finish_reason)

@@ -30,7 +30,14 @@ from serve_app.frame_models.resolved import DetectorModel
 from serve_app.frame_models.results import FrameResult
 from serve_app.media.audio import AudioChunk
 from serve_app.media.detect import MediaSource
-from serve_app.pipeline.protocol import ChatAnswer, ChatEvent, ChatJob, ChatStream, DescribeJob
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatEvent,
+    ChatJob,
+    ChatStream,
+    DescribeJob,
+    PromptContext,
+)
 from serve_app.speech.base import Segment, Transcript
 
 READINESS_TIMEOUT_S = 3.0
@@ -103,7 +110,11 @@ class HandleVision(HandleModel):
         super().__init__(model, dispatched)
         self._frames = frame_extractor
 
-    async def describe(self, job: DescribeJob, profile: ModelProfile) -> ChatAnswer:
+    async def describe(
+        self, job: DescribeJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
+        """``context`` (started with the request, so it ran beside the decoding) is awaited
+        once the frames exist; they stay in the object store meanwhile."""
         try:
             media = await ship(job.media)
             with self._dispatched.track(self._frames.deployment_name):
@@ -112,6 +123,8 @@ class HandleVision(HandleModel):
                         media, job.spec, profile, job.request_id, job.media_info
                     )
                 )
+            if context is not None:  # started with the request: it ran beside the decoding
+                job = job.with_context(await context)
             # The model needs the frames, not the file: inline media (up to
             # inline_media_bytes) would otherwise be copied to its replica too.
             prompt_only = dataclasses.replace(job, media=b"")
@@ -121,17 +134,22 @@ class HandleVision(HandleModel):
             raise domain_error(exc) from None
         return answer
 
-    async def chat(self, job: ChatJob, profile: ModelProfile) -> ChatAnswer:
+    async def chat(
+        self, job: ChatJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatAnswer:
         """Each medium on a FrameExtractor replica; the frames go to the model by reference."""
         try:
             frames = await self._extract_chat_media(job, profile)
+            job = await _with_context(job, context)
             with self._dispatched.track(self._model.deployment_name):
                 answer: ChatAnswer = await self._model.chat.remote(job.without_media(), *frames)
         except Exception as exc:
             raise domain_error(exc) from None
         return answer
 
-    async def chat_stream(self, job: ChatJob, profile: ModelProfile) -> ChatStream:
+    async def chat_stream(
+        self, job: ChatJob, profile: ModelProfile, context: PromptContext | None = None
+    ) -> ChatStream:
         """The model's streaming handle; closing this iterator cancels the Serve call.
 
         Serve turns the cancel into a ``CancelledError`` inside the model replica's
@@ -139,6 +157,7 @@ class HandleVision(HandleModel):
         """
         try:
             frames = await self._extract_chat_media(job, profile)
+            job = await _with_context(job, context)
         except Exception as exc:
             raise domain_error(exc) from None
         stream: DeploymentResponseGenerator[ChatEvent] = self._model.options(
@@ -194,6 +213,11 @@ async def produced(
     except asyncio.CancelledError:
         response.cancel()
         raise
+
+
+async def _with_context(job: ChatJob, context: PromptContext | None) -> ChatJob:
+    """``job`` with ``context``'s text (started with the request, beside the extraction)."""
+    return job if context is None else job.with_context(await context)
 
 
 def domain_error(exc: BaseException) -> BaseException:

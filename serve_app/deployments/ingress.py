@@ -101,6 +101,7 @@ class Ingress:
             jobs=jobs,
             echo_request_id=False,
             listen_host=serve_listen_host(),
+            speech=self.speech,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

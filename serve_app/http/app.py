@@ -20,6 +20,7 @@ from serve_app.http.middleware import BodySizeLimitMiddleware, RequestIdMiddlewa
 from serve_app.http.web.install import install_web
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.speech.backend import SpeechBackend
 from serve_app.storage.spool import renew_held, sweep_orphans
 from serve_app.story.pipeline import StoryPipeline
 
@@ -32,6 +33,7 @@ def create_app(
     jobs: JobsContext | None = None,
     echo_request_id: bool = True,
     listen_host: str | None = None,
+    speech: SpeechBackend | None = None,
 ) -> FastAPI:
     """Build the HTTP app around ``pipeline`` (Ray handles or in-process engines).
 
@@ -41,7 +43,8 @@ def create_app(
     is always mounted and shows what is. Behind Ray Serve
     pass ``echo_request_id=False``: the proxy adds ``X-Request-ID`` to responses itself.
     ``listen_host`` is the address the HTTP server binds; only a loopback one allows
-    anonymous local stories (:mod:`serve_app.accounts.anonymous`).
+    anonymous local stories (:mod:`serve_app.accounts.anonymous`). ``speech`` serves
+    the analyses' ``audio=transcribe`` (without it that option answers 400).
     """
     app = FastAPI(
         title="serve_app",
@@ -55,7 +58,7 @@ def create_app(
         redoc_url=None,
     )
     watch_spool(accounts, settings)
-    app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story)
+    app.state.context = AppContext(pipeline=pipeline, settings=settings, story=story, speech=speech)
     install_error_handlers(app)
     install_accounts(app, accounts)
     app.state.anonymous_story = AnonymousStory(

@@ -11,6 +11,7 @@ from serve_app.config import Settings
 from serve_app.http.auth import get_accounts
 from serve_app.jobs.context import JobsContext
 from serve_app.pipeline.protocol import Pipeline
+from serve_app.speech.backend import SpeechBackend
 from serve_app.story.pipeline import StoryPipeline
 from serve_app.summaries.service import Summaries
 from serve_app.uploads.chunks import ChunkStore
@@ -24,6 +25,8 @@ class AppContext:
     settings: Settings
     #: The Story API's models; ``None`` when the story routes are not mounted.
     story: StoryPipeline | None = None
+    #: Speech recognition for ``audio=transcribe``; ``None`` when speech is off.
+    speech: SpeechBackend | None = None
 
 
 def get_context(request: Request) -> AppContext:
@@ -96,6 +99,7 @@ def get_chat(request: Request) -> ChatCompletions:
             get_accounts(request),
             context.settings.chat_config,
             text_models=(story.writer,) if story is not None else (),
+            speech=context.speech,
         )
         request.app.state.chat = chat
     return chat

@@ -10,7 +10,13 @@ from serve_app.engines.profile import ModelProfile
 from serve_app.media.limits import MediaLimits
 from serve_app.pipeline.backends import InProcessVision, VisionBackend
 from serve_app.pipeline.catalog import ModelCatalog
-from serve_app.pipeline.protocol import ChatAnswer, ChatJob, ChatStream, DescribeJob
+from serve_app.pipeline.protocol import (
+    ChatAnswer,
+    ChatJob,
+    ChatStream,
+    DescribeJob,
+    PromptContext,
+)
 
 
 class DescribePipeline(ModelCatalog[VisionBackend]):
@@ -33,17 +39,17 @@ class DescribePipeline(ModelCatalog[VisionBackend]):
         }
         return cls(backends, default_model)
 
-    async def describe(self, job: DescribeJob) -> ChatAnswer:
+    async def describe(self, job: DescribeJob, context: PromptContext | None = None) -> ChatAnswer:
         profile, backend = self.model(job.model)
-        return await backend.describe(job, profile)
+        return await backend.describe(job, profile, context)
 
-    async def chat(self, job: ChatJob) -> ChatAnswer:
+    async def chat(self, job: ChatJob, context: PromptContext | None = None) -> ChatAnswer:
         profile, backend = self.model(job.model)
-        return await backend.chat(job, profile)
+        return await backend.chat(job, profile, context)
 
-    async def chat_stream(self, job: ChatJob) -> ChatStream:
+    async def chat_stream(self, job: ChatJob, context: PromptContext | None = None) -> ChatStream:
         profile, backend = self.model(job.model)
-        stream = backend.chat_stream(job, profile)
+        stream = backend.chat_stream(job, profile, context)
         try:
             async for event in stream:
                 yield event

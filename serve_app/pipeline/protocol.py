@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from serve_app.engines.base import ChatTurn, GenerationDelta, GenerationResult, SamplingParams
+from serve_app.engines.base import (
+    ChatTurn,
+    GenerationDelta,
+    GenerationResult,
+    MediaSlot,
+    SamplingParams,
+)
 from serve_app.engines.profile import ModelProfile
 from serve_app.media.extract import MediaInfo
 from serve_app.media.frames import FrameBatch, MediaKind
@@ -31,6 +37,17 @@ class DescribeJob:
     request_id: str = ""
     #: What the ingress's probe found, so the extractor need not probe again.
     media_info: MediaInfo | None = None
+
+    def with_context(self, text: str) -> DescribeJob:
+        """The job with ``text`` (a video's speech) after its prompt; unchanged if empty."""
+        if not text:
+            return self
+        return replace(self, prompt=f"{self.prompt}\n\n{text}")
+
+
+#: Text for a describe prompt that is only ready later (a video's speech, transcribed
+#: while the frames are extracted): awaited after extraction starts, before the model.
+PromptContext = Awaitable[str]
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,19 @@ class ChatJob:
     def without_media(self) -> ChatJob:
         """The job as the model replica needs it: it gets frames, not files."""
         return ChatJob(self.model, self.conversation, (), self.sampling, self.request_id)
+
+    def with_context(self, text: str) -> ChatJob:
+        """The job with ``text`` (the video's speech) right after the video's slot
+        (after the last turn's text when no turn has one); unchanged if empty."""
+        if not text:
+            return self
+        turns = list(self.conversation)
+        at = next((i for i, t in enumerate(turns) if MediaSlot.VIDEO in t.parts), len(turns) - 1)
+        parts = list(turns[at].parts)
+        where = parts.index(MediaSlot.VIDEO) + 1 if MediaSlot.VIDEO in parts else len(parts)
+        parts.insert(where, text)
+        turns[at] = ChatTurn(turns[at].role, tuple(parts))
+        return replace(self, conversation=tuple(turns))
 
 
 @dataclass(frozen=True)
@@ -151,15 +181,23 @@ class Pipeline(Protocol):
         """The profile of model ``name``; :class:`UnknownModel` if none."""
         ...
 
-    async def describe(self, job: DescribeJob) -> ChatAnswer:
-        """Extract frames from ``job.media`` and describe them with ``job.model``."""
+    async def describe(self, job: DescribeJob, context: PromptContext | None = None) -> ChatAnswer:
+        """Extract frames from ``job.media`` and describe them with ``job.model``.
+
+        ``context``: awaited while the frames are extracted; its text follows the
+        prompt (:meth:`DescribeJob.with_context`).
+        """
         ...
 
-    async def chat(self, job: ChatJob) -> ChatAnswer:
-        """Extract ``job.media`` on the extractor, then answer the conversation."""
+    async def chat(self, job: ChatJob, context: PromptContext | None = None) -> ChatAnswer:
+        """Extract ``job.media`` on the extractor, then answer the conversation.
+
+        ``context``: awaited while the media are extracted; its text follows the
+        video in the conversation (:meth:`ChatJob.with_context`).
+        """
         ...
 
-    def chat_stream(self, job: ChatJob) -> ChatStream:
+    def chat_stream(self, job: ChatJob, context: PromptContext | None = None) -> ChatStream:
         """:meth:`chat`, streamed; closing the iterator aborts the generation."""
         ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from serve_app.engines.backend import EngineBackend, ModelBackend
 from serve_app.engines.base import Engine, GenerationRequest, GenerationResult
 from serve_app.engines.profile import ModelProfile
-from serve_app.pipeline.protocol import ChatAnswer, DescribeJob, Pipeline
+from serve_app.pipeline.protocol import ChatAnswer, DescribeJob, Pipeline, PromptContext
 from serve_app.story.requests import readiness_key, story_request
 
 
@@ -59,9 +59,10 @@ class StoryPipeline:
         """The story model's profile and backend (``/v1`` serves it as a text model)."""
         return self._profile, self._writer
 
-    async def observe(self, job: DescribeJob) -> ChatAnswer:
-        """Extract frames from ``job.media`` and describe them with the vision model."""
-        return await self._vision.describe(job)
+    async def observe(self, job: DescribeJob, context: PromptContext | None = None) -> ChatAnswer:
+        """Extract frames from ``job.media`` and describe them with the vision model
+        (``context``: text for the prompt, awaited while the frames are extracted)."""
+        return await self._vision.describe(job, context)
 
     async def write(self, request: GenerationRequest) -> GenerationResult:
         """Run a text-only ``request`` on the story model.

@@ -23,6 +23,8 @@ from serve_app.media.frames import MediaKind
 from serve_app.media.limits import MediaLimits
 from serve_app.media.sampling import SamplingSpec
 from serve_app.pipeline.protocol import DescribeJob, SampledVideo, media_ref_for
+from serve_app.pipeline.speech import AudioMode, Listening, check_audio, image_outcome
+from serve_app.speech.backend import AudioOutcome, SpeechBackend
 from serve_app.storage.spool import SpooledFile
 from serve_app.story import prompts
 from serve_app.story.languages import Language, resolve_language
@@ -39,6 +41,8 @@ class StoryParams:
 
     prompt: str | None = None
     language: str | None = None
+    #: ``off`` (default) or ``transcribe`` (a video's speech joins its observation).
+    audio: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class StoryPlan:
     kind: MediaKind
     style: str
     language: Language
+    audio: AudioMode = AudioMode.OFF
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class StoryOutcome:
     truncated: tuple[str, ...] = ()
     #: What was sampled from the video (empty for images).
     videos: tuple[SampledVideo, ...] = ()
+    #: The speech (``audio=transcribe`` only; skipped with the reason where it failed).
+    audio: AudioOutcome | None = None
 
 
 def file_label(index: int, filename: str) -> str:
@@ -170,12 +177,16 @@ def resolve_style(prompt: str | None, settings: StoryConfig) -> str:
 
 
 async def prepare_story(
-    uploads: Sequence[SpooledFile], params: StoryParams, settings: StoryConfig
+    uploads: Sequence[SpooledFile],
+    params: StoryParams,
+    settings: StoryConfig,
+    speech: SpeechBackend | None = None,
 ) -> StoryPlan:
     """Validate everything about a request; no model work.
 
     Raises:
-        InvalidRequest: bad count, mix, size, prompt or language (400).
+        InvalidRequest: bad count, mix, size, prompt, language or audio (400;
+            ``audio=transcribe`` needs ``speech``).
         UnsupportedMedia: a file of the wrong type (400).
         MediaTooLarge, MediaRejected: probe caps (413) or undecodable media (422).
         Media errors name the file by index and escaped name.
@@ -183,6 +194,7 @@ async def prepare_story(
     check_file_count(len(uploads), settings.story)
     style = resolve_style(params.prompt, settings)
     language = resolve_language(params.language or settings.story.default_language)
+    audio = check_audio(params.audio, speech)
     labels = [file_label(i, u.filename) for i, u in enumerate(uploads)]
     limits = story_limits(settings)
     kind = await asyncio.to_thread(_triage, uploads, labels, limits)
@@ -192,7 +204,7 @@ async def prepare_story(
     media = tuple(
         StoryMedia(label, u, info) for label, u, info in zip(labels, uploads, infos, strict=True)
     )
-    return StoryPlan(media=media, kind=kind, style=style, language=language)
+    return StoryPlan(media=media, kind=kind, style=style, language=language, audio=audio)
 
 
 async def gather_or_cancel(awaitables: Iterable[Awaitable[T]]) -> list[T]:
@@ -233,9 +245,16 @@ def observation_jobs(
 
 
 async def tell_story(
-    pipeline: StoryPipeline, plan: StoryPlan, settings: StoryConfig, request_id: str = ""
+    pipeline: StoryPipeline,
+    plan: StoryPlan,
+    settings: StoryConfig,
+    request_id: str = "",
+    speech: SpeechBackend | None = None,
 ) -> StoryOutcome:
     """Observe the media, write the English story, translate it.
+
+    With ``audio=transcribe`` a video's speech is transcribed while its frames are
+    extracted and joins the observation prompt (images: ignored, the outcome says so).
 
     Raises:
         GenerationFailed: a model answered with nothing usable (502).
@@ -243,7 +262,20 @@ async def tell_story(
     """
     story = settings.story
     jobs = await asyncio.to_thread(observation_jobs, plan, pipeline, settings, request_id)
-    answers = await gather_or_cancel(pipeline.observe(job) for job in jobs)
+    listening, heard = None, None
+    if plan.audio is AudioMode.TRANSCRIBE and speech is not None:
+        if plan.kind is MediaKind.VIDEO:
+            listening = Listening(speech, jobs[0].media, jobs[0].request_id)
+        else:
+            heard = image_outcome()
+    try:
+        context = None if listening is None else listening.context
+        answers = await gather_or_cancel(pipeline.observe(job, context) for job in jobs)
+        if listening is not None:
+            heard = await listening.outcome()
+    finally:
+        if listening is not None:
+            listening.cancel()
     observed = [answer.generation for answer in answers]
     observations = [finished_text(r, "observation")[0] for r in observed]
 
@@ -280,4 +312,5 @@ async def tell_story(
         usage=TokenUsage.of([*observed, written, translated]),
         truncated=truncated,
         videos=tuple(video for answer in answers for video in answer.videos),
+        audio=heard,
     )

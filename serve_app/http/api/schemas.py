@@ -26,6 +26,24 @@ class SamplingReport(BaseModel):
     )
 
 
+class SpeechSegment(BaseModel):
+    start_s: float = Field(description="When the phrase starts, seconds from the video's start.")
+    end_s: float = Field(description="When it ends.")
+    text: str
+
+
+class TranscriptReport(BaseModel):
+    """A video's speech, returned with ``audio=transcribe``."""
+
+    segments: list[SpeechSegment] = Field(
+        description="What was said, in time order (the lines the model saw)."
+    )
+    skipped: str | None = Field(
+        description="'audio skipped: <why>' when the audio was not used (no audio track, "
+        "a corrupt track, an image, speech recognition down); null otherwise."
+    )
+
+
 class AnalyzeResponse(BaseModel):
     result: str = Field(description="The model's answer.")
     tokens_used: int = Field(0, description="Credits charged for this analysis.")
@@ -34,6 +52,11 @@ class AnalyzeResponse(BaseModel):
     )
     sampling: SamplingReport | None = Field(
         None, description="For a video: the frames the model saw (null for an image)."
+    )
+    transcript: TranscriptReport | None = Field(
+        None,
+        description="With audio=transcribe only (absent otherwise): the speech the model saw.",
+        exclude_if=lambda value: value is None,
     )
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from serve_app.http.api.schemas import SamplingReport
+from serve_app.http.api.schemas import SamplingReport, TranscriptReport
+from serve_app.pipeline.speech import transcript_report
 from serve_app.story.service import StoryOutcome
 
 #: The language whose translation is returned under its own key, ``thai``.
@@ -36,6 +37,9 @@ class StoryResponse(BaseModel):
     sampling: SamplingReport | None = Field(
         None, description="For a video: the frames the model saw (absent for images)."
     )
+    transcript: TranscriptReport | None = Field(
+        None, description="With audio=transcribe only: the video's speech the model saw."
+    )
 
 
 def story_body(outcome: StoryOutcome) -> dict[str, Any]:
@@ -46,12 +50,18 @@ def story_body(outcome: StoryOutcome) -> dict[str, Any]:
         total_tokens=outcome.usage.total_tokens,
     )
     sampling = SamplingReport.model_validate(outcome.videos[0].report()) if outcome.videos else None
+    transcript = (
+        None
+        if outcome.audio is None
+        else TranscriptReport.model_validate(transcript_report(outcome.audio))
+    )
     if outcome.language.code == THAI:
         response = StoryResponse(
             english=outcome.english,
             thai=outcome.translation,
             token_usage=usage,
             sampling=sampling,
+            transcript=transcript,
         )
     else:
         response = StoryResponse(
@@ -60,5 +70,9 @@ def story_body(outcome: StoryOutcome) -> dict[str, Any]:
             language=outcome.language.code,
             token_usage=usage,
             sampling=sampling,
+            transcript=transcript,
         )
-    return response.model_dump(exclude_none=True)
+    body = response.model_dump(exclude_none=True)
+    if transcript is not None:  # ``skipped`` is null when the audio was used
+        body["transcript"] = transcript.model_dump()
+    return body

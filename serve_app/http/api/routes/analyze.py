@@ -77,6 +77,13 @@ async def analyze_media(
         str | None,
         Form(description="Admins: an absolute path under the server's allowed media roots."),
     ] = None,
+    audio: Annotated[
+        str | None,
+        Form(
+            description="Video: 'off' (default) or 'transcribe' (the speech joins the "
+            "prompt and the response's transcript; needs settings.speech)."
+        ),
+    ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> AnalyzeResponse | UploadProgress | JSONResponse:
     """Describe media; costs ``analysis_cost`` credits (admins: free), refunded on failure.
@@ -86,7 +93,7 @@ async def analyze_media(
     the progress, the last returns the analysis. Admins may send ``file_path``.
     """
     form = AnalyzeForm(
-        params=AnalyzeParams(prompt=prompt, model=model_path, interval=interval),
+        params=AnalyzeParams(prompt=prompt, model=model_path, interval=interval, audio=audio),
         file=file,
         # A chunk's own name means nothing; the upload's name is the filename field.
         filename=filename if upload_id is not None else (file.filename if file else None),
@@ -98,7 +105,7 @@ async def analyze_media(
         idempotency_key=idempotency_key,
         request_id=request_id,
     )
-    services = AnalysisServices(ctx.pipeline, ctx.settings.analysis, accounts, chunks)
+    services = AnalysisServices(ctx.pipeline, ctx.settings.analysis, accounts, chunks, ctx.speech)
     outcome = await submit_analysis(services, user, form)
     if isinstance(outcome, UploadState):
         return UploadProgress.of(outcome)
@@ -106,7 +113,7 @@ async def analyze_media(
         return JSONResponse(
             outcome.body, status_code=outcome.status_code, headers={REPLAY_HEADER: "true"}
         )
-    # Validated against the schema; ``sampling`` only where it was set (videos).
+    # Validated against the schema; ``sampling`` and ``transcript`` only where set.
     return JSONResponse(AnalyzeResponse.model_validate(outcome.body).model_dump(exclude_unset=True))
 
 

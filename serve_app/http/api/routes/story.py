@@ -16,6 +16,7 @@ from serve_app.http.api.schemas import error_responses
 from serve_app.http.api.story_schemas import StoryResponse, story_body
 from serve_app.http.auth import replay_response
 from serve_app.http.deps import Accounts, Context, IdempotencyKey, RequestId, Story, StoryCaller
+from serve_app.pipeline.speech import AudioMode
 from serve_app.storage.spool import spooled
 from serve_app.story.service import StoryParams, check_file_count, prepare_story, tell_story
 
@@ -58,6 +59,13 @@ async def write_story(
     language: Annotated[
         str | None, Form(description="BCP-47 tag of the translation (default 'th').")
     ] = None,
+    audio: Annotated[
+        str | None,
+        Form(
+            description="Video: 'off' (default) or 'transcribe' (the speech joins the "
+            "observation and the response's transcript; needs settings.speech)."
+        ),
+    ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Costs ``story.cost`` credits (admins: free); refunded when the story fails.
@@ -73,15 +81,19 @@ async def write_story(
             )
             for f in files
         ]
-        plan = await prepare_story(uploads, StoryParams(prompt, language), settings.story_config)
+        plan = await prepare_story(
+            uploads, StoryParams(prompt, language, audio), settings.story_config, ctx.speech
+        )
         if user is None:
             with accounts.in_flight.track():
                 outcome = await tell_story(
-                    story, plan, settings.story_config, request_id=request_id
+                    story, plan, settings.story_config, request_id=request_id, speech=ctx.speech
                 )
             return _story_response(story_body(outcome), outcome.truncated)
         digests = await asyncio.gather(*(asyncio.to_thread(file_sha256, u.path) for u in uploads))
-        request_fp = fingerprint("POST /analyze/", prompt, plan.language.code, *digests)
+        # ``audio`` joins the fingerprint only when set, so older keys stay valid.
+        audio_fp = () if plan.audio is AudioMode.OFF else (plan.audio.value,)
+        request_fp = fingerprint("POST /analyze/", prompt, plan.language.code, *digests, *audio_fp)
         async with charge(
             accounts,
             user,
@@ -94,7 +106,7 @@ async def write_story(
                 return replay_response(bill.replay)
             with accounts.in_flight.track():
                 outcome = await tell_story(
-                    story, plan, settings.story_config, request_id=request_id
+                    story, plan, settings.story_config, request_id=request_id, speech=ctx.speech
                 )
             body = story_body(outcome)
             bill.record(body)
