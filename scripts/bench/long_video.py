@@ -110,11 +110,13 @@ def run_serve(video: Path, cache: Path, repeat: int, chunks_in_flight: int, repo
     from scripts.bench.long_video_serve import measure
 
     for attempt in (1, 2):
+        started = False
         try:
             with (
                 tempfile.TemporaryDirectory(prefix="long-video-serve-") as work,
                 ray_cluster(2) as cluster,
             ):
+                started = True
                 for _ in range(repeat):
                     for replicas in (1, 2):
                         report.mark(f"serve x{replicas}")
@@ -127,7 +129,7 @@ def run_serve(video: Path, cache: Path, repeat: int, chunks_in_flight: int, repo
         except Exception as exc:
             report.serve_error = f"{type(exc).__name__}: {exc}"[:300]
             print(f"[long-video] Ray Serve part failed: {report.serve_error}", file=sys.stderr)
-            if report.serve or attempt == 2:
+            if started or attempt == 2:
                 return
             time.sleep(10)
             report.serve_error = ""

@@ -3,7 +3,8 @@
 The app graph as shipped (``build_graph``, every replica at its default 0.25 CPU,
 ``summaries.chunks_in_flight`` 4, so up to 4 chunk captions wait on the model at once),
 the tiny model, the Story API off (the reduce step then runs on the vision model, as
-the JobRunner does without a story model). Per replica count: deploy, upload the video
+the JobRunner does without a story model), ``max_request_bytes`` raised so that the
+video can be uploaded (see :data:`MAX_REQUEST_BYTES`). Per replica count: deploy, upload the video
 through a signed URL, ``POST /api/video_summaries``, poll its status until it
 succeeds; the time from the submit to success is the measure. Each run gets a fresh
 data directory (its own database and blobs) so nothing carries over.
@@ -34,9 +35,15 @@ class ServeRun:
     error: str = ""
 
 
+#: Signed uploads are capped by ``max_request_bytes`` too (110 MiB by default), below a
+#: 10-minute 720p video at 2 Mbit/s (152 MB): raised to the video size cap (2 GiB).
+MAX_REQUEST_BYTES = 2048 * 1024 * 1024
+
+
 def _settings(data_dir: Path, chunks_in_flight: int) -> dict[str, Any]:
     return {
         "data_dir": str(data_dir),
+        "max_request_bytes": MAX_REQUEST_BYTES,
         "accounts": {**ACCOUNT_SETTINGS, "rate_limit_per_s": 1000, "rate_limit_burst": 1000},
         "jobs": {"poll_interval_s": 0.2, "concurrent_jobs": 1},
         "summaries": {"chunks_in_flight": chunks_in_flight},
