@@ -80,7 +80,8 @@ def make_videos(minutes: list[int], cache: Path, report: Report) -> None:
 def run_job(mode: str, video: Path, cache: Path) -> dict[str, Any]:
     """One :mod:`scripts.bench.long_video_job` measurement in a fresh process.
 
-    Adds ``process_peak_rss_mb``: the child's whole-life peak RSS (``wait4``).
+    Adds ``process_peak_rss_mb`` and ``process_cpu_s``: the child's whole-life peak RSS
+    and CPU time (``wait4``).
     """
     with tempfile.TemporaryDirectory(prefix="long-video-job-") as work:
         command = [sys.executable, "-m", "scripts.bench.long_video_job", mode, str(video),
@@ -95,6 +96,9 @@ def run_job(mode: str, video: Path, cache: Path) -> dict[str, Any]:
         raise RuntimeError(f"{mode} on {video.name} exited {proc.returncode}")
     found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     found["process_peak_rss_mb"] = round(usage.ru_maxrss * 1024 / MB, 1)
+    # CPU seconds of the whole process (setup included): less at the mercy of other
+    # work on a shared machine than the wall time.
+    found["process_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     print(f"[long-video] {json.dumps(found)}", file=sys.stderr, flush=True)
     return found
 
@@ -164,8 +168,8 @@ def section(report: Report, long_m: int, short_m: int, command: str, started: st
     if decode is not None:
         lines += [
             "| measurement | video | wall s | vs decode-only (executor pass) | frames | "
-            "job peak RSS MB | process peak RSS MB |",
-            "|---|---|---|---|---|---|---|",
+            "process CPU s | job peak RSS MB | process peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         order = [
             ("decode-plan", long_m, "decode-only: index + planned frames (baseline)"),
@@ -182,6 +186,7 @@ def section(report: Report, long_m: int, short_m: int, command: str, started: st
             lines.append(
                 f"| {label} | {minutes} min | {found['wall_s']:.1f} | "
                 f"{_ratio(found['wall_s'], base['wall_s'])} | {found['frames']} | "
+                f"{found.get('process_cpu_s', 0):.0f} | "
                 f"{found['job_peak_rss_mb']:.0f} | {found['process_peak_rss_mb']:.0f} |"
             )
         lines.append("")

@@ -12,6 +12,7 @@ data directory (its own database and blobs) so nothing carries over.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def measure(
 
     from serve_app.app import AppArgs, ModelEntry, build_graph
 
-    data_dir = work / f"serve-x{replicas}"
+    data_dir = Path(tempfile.mkdtemp(prefix=f"serve-x{replicas}-", dir=work))
     settings = _settings(data_dir, chunks_in_flight)
     token = _token(settings)
     args = AppArgs(
