@@ -141,9 +141,11 @@ def ray_cluster(num_cpus: int) -> Iterator[Cluster]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     os.environ["RAY_TMPDIR"] = str(tmp)
     port = free_port()
-    # GPUs are detected by Ray itself.
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp))
     try:
+        # GPUs are detected by Ray itself.
+        ray.init(
+            num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp)
+        )
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         yield Cluster(port=port, ray_tmp=str(tmp))
     finally:
