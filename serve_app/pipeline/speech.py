@@ -18,7 +18,7 @@ from typing import Any
 from serve_app.errors import InvalidRequest
 from serve_app.media.detect import MediaSource
 from serve_app.speech.backend import AudioOutcome, SpeechBackend, transcribe_or_skip
-from serve_app.speech.base import Transcript, prompt_lines
+from serve_app.speech.base import Transcript, prompt_lines, segment_dicts
 
 #: The 400 for ``audio=transcribe`` on a server without speech recognition.
 NOT_ENABLED = "speech recognition is not enabled on this server (settings.speech.backend)"
@@ -67,10 +67,7 @@ def with_speech(prompt: str, speech: str) -> str:
 def transcript_report(outcome: AudioOutcome) -> dict[str, Any]:
     """The ``transcript`` a response adds: timed segments and why the audio was skipped."""
     return {
-        "segments": [
-            {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text}
-            for s in outcome.transcript.segments
-        ],
+        "segments": segment_dicts(outcome.transcript.segments),
         "skipped": outcome.note,
     }
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from serve_app.media.audio import SAMPLE_RATE, AudioChunk
 
@@ -86,6 +87,14 @@ class Transcript:
 def prompt_lines(segments: Iterable[Segment]) -> str:
     """Segments as ``[12.3-15.0] text`` lines, for a model's prompt."""
     return "\n".join(f"[{s.start_s:.1f}-{s.end_s:.1f}] {s.text}" for s in segments)
+
+
+def segment_dicts(segments: Iterable[Segment]) -> list[dict[str, Any]]:
+    """Segments as JSON objects (``start_s``, ``end_s`` to the millisecond, ``text``)."""
+    return [
+        {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text}
+        for s in segments
+    ]
 
 
 def clipped(segments: Sequence[Segment], chunk: AudioChunk) -> list[Segment]:

@@ -1,13 +1,12 @@
-"""How much summary work waits, and how fast it goes: for preflight ETAs.
+"""How fast summary work goes, for preflight ETAs (how much waits is
+:meth:`JobStore.backlog`).
 
-Read-only queries over ``video_jobs`` (like :mod:`serve_app.jobs.submit.listing`).
+A read-only query over ``video_jobs`` (like :mod:`serve_app.jobs.submit.listing`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from serve_app.jobs.store.tables import JobRow, JobStatus
 from serve_app.storage.db import Database
@@ -15,31 +14,6 @@ from serve_app.summaries.status import KIND
 
 #: Finished jobs the pace is averaged over.
 RECENT_JOBS = 20
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """Chunks still to caption in queued and running summary jobs.
-
-    ``unplanned_jobs`` are queued jobs whose chunk count is not known yet (a URL input).
-    """
-
-    chunks: int
-    unplanned_jobs: int
-
-
-def summary_backlog(database: Database) -> Backlog:
-    active = (JobRow.kind == KIND, JobRow.status.in_(("queued", "running")))
-    with database.transaction() as session:
-        remaining = session.scalar(
-            select(func.coalesce(func.sum(JobRow.frames_total - JobRow.frames_done), 0)).where(
-                *active, JobRow.frames_total.is_not(None)
-            )
-        )
-        unplanned = session.scalar(
-            select(func.count()).where(*active, JobRow.frames_total.is_(None))
-        )
-    return Backlog(chunks=int(remaining or 0), unplanned_jobs=int(unplanned or 0))
 
 
 def seconds_per_chunk(database: Database, default: float) -> float:

@@ -28,7 +28,7 @@ from serve_app.jobs.submit.service import bind_upload, deliver_later, own_upload
 from serve_app.media.probe import probe_video
 from serve_app.media.stream import index_video
 from serve_app.story.languages import resolve_language
-from serve_app.summaries.backlog import seconds_per_chunk, summary_backlog
+from serve_app.summaries.backlog import seconds_per_chunk
 from serve_app.summaries.inputs import local_copy
 from serve_app.summaries.plan import SummaryPlan, frames_per_chunk, plan_summary, video_duration
 from serve_app.summaries.pricing import Estimate, estimate, frame_size
@@ -121,7 +121,7 @@ class Summaries:
         async with local_copy(self.jobs, key, request.input_url) as path:
             planned = await self._plan(params, path, billable=not user.is_admin)
         database = self.jobs.store.database
-        backlog = await asyncio.to_thread(summary_backlog, database)
+        backlog = await asyncio.to_thread(self.jobs.store.backlog, KIND)
         pace = await asyncio.to_thread(
             seconds_per_chunk, database, self.settings.assumed_seconds_per_chunk
         )
@@ -140,9 +140,9 @@ class Summaries:
             "estimated_credits": found.credits,
             "within_max_credits": request.max_credits is None
             or found.credits <= request.max_credits,
-            "backlog_chunks": backlog.chunks,
+            "backlog_chunks": backlog.frames,
             "seconds_per_chunk": round(pace, 3),
-            "eta_s": round((backlog.chunks + found.chunks) * pace, 1),
+            "eta_s": round((backlog.frames + found.chunks) * pace, 1),
         }
 
     async def submit(self, user: User, request: SummaryRequest) -> dict[str, Any]:

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from serve_app.errors import BackendUnavailable
 from serve_app.media.audio import AudioChunk, AudioUnavailable, NoAudioStream, iter_audio_chunks
 from serve_app.speech.backend import MAX_PIECE_S, SpeechBackend
-from serve_app.speech.base import Segment
+from serve_app.speech.base import Segment, prompt_lines, segment_dicts
 from serve_app.summaries.results import SpeechSegment
 
 logger = logging.getLogger(__name__)
@@ -30,14 +31,11 @@ class ChunkSpeech:
     skipped: str | None = None
 
     def prompt_lines(self) -> str:
-        """``[mm:ss.s-mm:ss.s] text`` lines for the caption prompt ("" without speech)."""
-        return "\n".join(f"[{s.start_s:.1f}-{s.end_s:.1f} s] {s.text}" for s in self.segments)
+        """``[12.3-15.0] text`` lines for the caption prompt ("" without speech)."""
+        return prompt_lines(self.segments)
 
     def as_json(self) -> list[SpeechSegment]:
-        return [
-            {"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text}
-            for s in self.segments
-        ]
+        return cast(list[SpeechSegment], segment_dicts(self.segments))
 
 
 async def chunk_speech(

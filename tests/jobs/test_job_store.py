@@ -242,3 +242,13 @@ def test_backlog_counts_active_jobs_and_their_remaining_frames(accounts) -> None
     other = store.claim("w", 30)
     assert other is not None and store.progress(other.id, other.attempt, 9, 8, 30)
     assert store.backlog() == Backlog(jobs=1, frames=0)  # never negative
+
+
+def test_backlog_of_one_kind(accounts) -> None:
+    store = JobStore(accounts.database)
+    user = make_user(accounts)
+    store.create(new_job(user, frames_total=30))
+    store.create(new_job(user, kind="summary", params_json="{}", frames_total=12))
+    assert store.backlog() == Backlog(jobs=2, frames=42)
+    assert store.backlog("summary") == Backlog(jobs=1, frames=12)
+    assert store.backlog("infer") == Backlog(jobs=1, frames=30)

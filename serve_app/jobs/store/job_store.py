@@ -29,7 +29,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from serve_app.accounts.credits import ReservationState, release_in, reserve_in
@@ -249,19 +249,25 @@ class JobStore:
 
     def _extend_lease(self, job_id: str, attempt: int, lease_s: float, **values: Any) -> bool:
         """Set ``values`` and a lease of ``lease_s`` from now on the job and its hold."""
-        now = self._clock()
         with self._db.transaction() as session:
-            extended = self._guarded(
-                session,
-                job_id,
-                attempt,
-                **values,
-                lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                heartbeat_at=now,
-            )
-            if extended:
-                self._lease_hold(session, job_id)
-            return extended
+            return self._extend_in(session, job_id, attempt, lease_s, **values)
+
+    def _extend_in(
+        self, session: Session, job_id: str, attempt: int, lease_s: float, **values: Any
+    ) -> bool:
+        """:meth:`_extend_lease` inside the caller's transaction."""
+        now = self._clock()
+        extended = self._guarded(
+            session,
+            job_id,
+            attempt,
+            **values,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
+            heartbeat_at=now,
+        )
+        if extended:
+            self._lease_hold(session, job_id)
+        return extended
 
     def reserve(self, job_id: str, attempt: int, user_id: int, cost: int) -> bool:
         """Make sure the attempt holds credits before it runs; False when fenced.
@@ -378,16 +384,8 @@ class JobStore:
                     )
                     session.flush()
                 done = select(func.count()).where(JobPartRow.job_id == job_id).scalar_subquery()
-                if not self._guarded(
-                    session,
-                    job_id,
-                    attempt,
-                    frames_done=done,
-                    lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                    heartbeat_at=now,
-                ):
+                if not self._extend_in(session, job_id, attempt, lease_s, frames_done=done):
                     raise _Fenced
-                self._lease_hold(session, job_id)
                 return True
         except _Fenced:
             return False
@@ -474,8 +472,9 @@ class JobStore:
         counts.update({str(status): int(n) for status, n in rows})
         return counts
 
-    def backlog(self) -> Backlog:
-        """Queued and running jobs and their remaining frames (one aggregate query).
+    def backlog(self, kind: str | None = None) -> Backlog:
+        """Queued and running jobs (of ``kind``, when given) and their remaining frames
+        (one aggregate query).
 
         Remaining frames are ``frames_total - frames_done`` of the jobs whose total is
         known, never negative. A summary job counts its chunks there (each one model
@@ -487,10 +486,11 @@ class JobStore:
             else_=0,
         )
         with self._db.transaction() as session:
+            active: list[ColumnElement[bool]] = [JobRow.status.in_(_ACTIVE)]
+            if kind is not None:
+                active.append(JobRow.kind == kind)
             jobs, frames = session.execute(
-                select(func.count(), func.coalesce(func.sum(remaining), 0)).where(
-                    JobRow.status.in_(_ACTIVE)
-                )
+                select(func.count(), func.coalesce(func.sum(remaining), 0)).where(*active)
             ).one()
         return Backlog(jobs=int(jobs), frames=int(frames))
 
